@@ -1,0 +1,27 @@
+# The README's two commands: `make demo` (set up, open alignterm on the demo pair) and
+# `make test` (set up, run the whole suite). Both create .venv with plain venv + pip:
+# resolvers such as uv or poetry may pull multi-GB CUDA wheels of torch.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU wheel of torch on this kind of machine; on a CUDA box: make TORCH="torch" demo
+TORCH ?= torch==2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/alignterm
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -x -q
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

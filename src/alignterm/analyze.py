@@ -1,0 +1,136 @@
+"""`alignterm analyze`: compare the pair on one or many queries and write the results."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from .atomic import atomic_write
+from .engine.backend import DecodingParams, ModelSpec
+from .engine.errors import BadInput
+from .engine.prompts import check_query
+
+FORMATS = ("jsonl", "csv", "html", "pretty")
+
+
+@dataclass(frozen=True)
+class AnalyzeJob:
+    """What one `analyze` invocation does."""
+
+    base: ModelSpec
+    aligned: ModelSpec
+    urial: str  # bundled name, path or "none"
+    params: DecodingParams
+    queries: list[dict[str, Any]]
+    fmt: str
+    out: Path | None
+    top_k: int
+
+
+def read_queries(path: str) -> list[dict[str, Any]]:
+    """The objects of a JSON Lines file, each with a non-empty "query" string; bad lines are refused."""
+    p = Path(path).expanduser()
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise BadInput(f"cannot read queries file {path}: {err.strerror if isinstance(err, OSError) else err}") from None
+    queries = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise BadInput(f"{path} line {n}: not valid JSON ({err.msg})") from None
+        if not isinstance(obj, dict) or not isinstance(obj.get("query"), str) or not obj["query"].strip():
+            raise BadInput(f'{path} line {n}: expected an object with a non-empty "query" string')
+        queries.append(obj)
+    if not queries:
+        raise BadInput(f"{path} holds no queries")
+    return queries
+
+
+def pick_format(fmt: str | None, out: Path | None) -> str:
+    """The format asked for, else one guessed from -o's suffix, else pretty on a terminal."""
+    if fmt:
+        return fmt
+    if out is not None and out.suffix.lstrip(".") in ("csv", "html", "jsonl"):
+        return out.suffix.lstrip(".")
+    return "pretty" if out is None and sys.stdout.isatty() else "jsonl"
+
+
+def model_name(spec: ModelSpec) -> str:
+    """The spec as given; local paths resolved so any tool can load the same weights."""
+    p = Path(spec.spec).expanduser()
+    return str(p.resolve()) if p.exists() else spec.spec
+
+
+def records(job: AnalyzeJob, progress) -> Iterator[dict[str, Any]]:
+    """Load the pair once, then compare each query; yields DESIGN §3 records."""
+    from .engine.compare import Comparator, ComparisonRequest
+    from .engine.prompts import load_urial, urial_name
+    from .formats.record import result_record
+
+    urial_text = load_urial(job.urial)
+    comparator = Comparator.load(job.base, job.aligned, top_k=max(job.top_k, 1))
+    for q in job.queries:
+        extra = {k: v for k, v in q.items() if k != "query"}
+        result = comparator.compare(ComparisonRequest(q["query"], urial_text, job.params, live=False))
+        yield result_record(
+            result,
+            base_model=model_name(job.base),
+            aligned_model=model_name(job.aligned),
+            urial=urial_name(job.urial),
+            top_k=job.top_k,
+            extra=extra,
+        )
+        progress()
+
+
+def run_analyze(job: AnalyzeJob) -> int:
+    """Write every record in the chosen format to -o (atomically) or stdout."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    for q in job.queries:
+        check_query(q["query"])
+    err = Console(stderr=True)
+    with Progress(console=err, transient=True, disable=len(job.queries) < 2 or not err.is_terminal) as bar:
+        task = bar.add_task("comparing", total=len(job.queries))
+        if job.out is None:
+            _write(job, sys.stdout, lambda: bar.advance(task))
+        else:
+            with atomic_write(job.out) as f:
+                _write(job, f, lambda: bar.advance(task))
+    return 0
+
+
+def _write(job: AnalyzeJob, out, progress) -> None:
+    if job.fmt == "pretty":
+        from rich.console import Console
+
+        from .formats.pretty import print_record
+
+        console = Console(file=out, force_terminal=None if out is sys.stdout else False)
+        for rec in records(job, progress):
+            print_record(console, rec)
+    elif job.fmt == "jsonl":
+        for rec in records(job, progress):
+            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            out.flush()
+    elif job.fmt == "csv":
+        from .formats.csv_rows import CsvWriter
+
+        writer = CsvWriter(out)
+        for rec in records(job, progress):
+            writer.write(rec)
+    else:
+        from .formats.html import HtmlWriter
+
+        writer = HtmlWriter(out)
+        for rec in records(job, progress):
+            writer.write(rec)
+        writer.close()

@@ -1,0 +1,146 @@
+"""The `alignterm` command: parse arguments, then open the app, analyze, or rebuild the demo pair."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .engine.backend import BACKENDS, DEVICES, DTYPES, DecodingParams, ModelSpec
+from .engine.errors import AlignTermError, BadInput
+
+FORMATS = ("jsonl", "csv", "html", "pretty")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr and exit code 2 (DESIGN §3)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"alignterm: error: {message} (see {self.prog} --help)\n")
+
+
+def _model_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("models (default: the bundled demo pair)")
+    g.add_argument("--base", metavar="PATH|ID|URL", help="base model: HF folder, hub id, .gguf file or http URL")
+    g.add_argument("--aligned", metavar="PATH|ID|URL", help="aligned (chat-tuned) sibling of the base model")
+    g.add_argument("--backend", choices=BACKENDS, default="auto")
+    g.add_argument("--device", choices=DEVICES, default="auto")
+    g.add_argument("--dtype", choices=DTYPES, default="auto")
+    g.add_argument("--n-gpu-layers", type=int, default=None, metavar="N", help="GGUF: layers to offload")
+    g.add_argument("--trust-remote-code", action="store_true", help="allow model folders to run their own code")
+    g.add_argument("--chat-template", metavar="FILE", help="Jinja chat template for the aligned model")
+    d = p.add_argument_group("prompt and decoding")
+    d.add_argument("--urial", default="default", metavar="NAME|PATH|none",
+                   help="URIAL prompt for the base model: a bundled name, a file, or none (bare prompt)")
+    d.add_argument("--max-new-tokens", type=int, default=128, metavar="N")
+    d.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (the paper's setting)")
+    d.add_argument("--top-p", type=float, default=1.0)
+    d.add_argument("--repetition-penalty", type=float, default=1.0)
+    d.add_argument("--seed", type=int, default=0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="alignterm", description="Compare a base model with its aligned sibling, token by token.")
+    _model_flags(parser)
+    parser.add_argument("--session", metavar="FILE", help="open a saved session")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    an = sub.add_parser("analyze", help="compare on queries without the app; write JSONL, CSV, HTML or pretty text")
+    q = an.add_mutually_exclusive_group(required=True)
+    q.add_argument("--query", metavar="TEXT")
+    q.add_argument("--queries", metavar="FILE.jsonl", help='JSON Lines, one {"query": ...} object per line')
+    an.add_argument("--format", choices=FORMATS, default=None,
+                    help="output format (default: pretty on a terminal, else jsonl; or from -o's suffix)")
+    an.add_argument("-o", "--output", metavar="OUT", help="write here (atomically) instead of stdout")
+    an.add_argument("--top-k", type=int, default=5, metavar="K", help="top-k of both models per token (0: none)")
+    _model_flags(an)
+
+    dm = sub.add_parser("demo-models", help="rebuild the bundled demo model pair (a few minutes on a CPU)")
+    dm.add_argument("--out", metavar="DIR", help="where to write it (default: the bundled pair's folder)")
+    dm.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def model_specs(args: argparse.Namespace) -> tuple[ModelSpec, ModelSpec]:
+    """The two ModelSpecs from the flags; the bundled demo pair when neither model is given."""
+    if (args.base is None) != (args.aligned is None):
+        raise BadInput("give both --base and --aligned, or neither for the bundled demo pair")
+    if args.base is None:
+        from .engine.demo import ALIGNED_DIR, BASE_DIR
+
+        base, aligned = str(BASE_DIR), str(ALIGNED_DIR)
+    else:
+        base, aligned = args.base, args.aligned
+    common = dict(backend=args.backend, device=args.device, dtype=args.dtype,
+                  trust_remote_code=args.trust_remote_code, n_gpu_layers=args.n_gpu_layers)
+    return ModelSpec(base, **common), ModelSpec(aligned, chat_template=args.chat_template, **common)
+
+
+def decoding(args: argparse.Namespace) -> DecodingParams:
+    if args.max_new_tokens < 1:
+        raise BadInput(f"--max-new-tokens must be at least 1 (got {args.max_new_tokens})")
+    if args.temperature < 0 or not 0 < args.top_p <= 1 or args.repetition_penalty <= 0:
+        raise BadInput("--temperature must be >= 0, --top-p in (0, 1] and --repetition-penalty > 0")
+    return DecodingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_p=args.top_p,
+                          repetition_penalty=args.repetition_penalty, seed=args.seed)
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from .analyze import AnalyzeJob, pick_format, read_queries, run_analyze
+
+    queries = read_queries(args.queries) if args.queries else [{"query": args.query}]
+    if args.top_k < 0:
+        raise BadInput(f"--top-k must be >= 0 (got {args.top_k})")
+    out = Path(args.output) if args.output else None
+    if out is not None and not out.parent.is_dir():
+        raise BadInput(f"cannot write {out}: folder {out.parent} does not exist")
+    base, aligned = model_specs(args)
+    job = AnalyzeJob(base, aligned, args.urial, decoding(args), queries, pick_format(args.format, out), out,
+                     args.top_k)
+    return run_analyze(job)
+
+
+def _demo_models(args: argparse.Namespace) -> int:
+    from .engine.demo import PAIR_DIR
+    from .engine.demo.build import build_demo_pair
+
+    build_demo_pair(Path(args.out) if args.out else PAIR_DIR, seed=args.seed,
+                    log=lambda line: print(line, file=sys.stderr))
+    return 0
+
+
+def _app(args: argparse.Namespace) -> int:
+    """Until the app lands: one demo comparison, printed pretty."""
+    from .analyze import AnalyzeJob, run_analyze
+    from .engine.demo import demo_queries
+
+    base, aligned = model_specs(args)
+    query = demo_queries()[0]["query"]
+    job = AnalyzeJob(base, aligned, args.urial, decoding(args), [{"query": query}], "pretty", None, 0)
+    return run_analyze(job)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 ok, 2 bad input, 1 runtime failure)."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "analyze":
+            return _analyze(args)
+        if args.command == "demo-models":
+            return _demo_models(args)
+        return _app(args)
+    except AlignTermError as err:
+        print(f"alignterm: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("alignterm: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("alignterm: error: out of memory", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

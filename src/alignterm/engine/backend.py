@@ -1,0 +1,181 @@
+"""The Backend protocol every model adapter implements, and `load_backend` to pick one.
+
+A backend owns one model and its tokenizer. It can generate (one token at a time, each
+with the full next-token logits it was drawn from) and it hands out incremental scorers
+that keep a KV cache, so the tokens of the other model's answer are scored with one
+cached step each, or one forward pass for a whole finished sequence.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator, Protocol, Sequence
+
+from .errors import BadInput, TokenizerMismatch
+
+if TYPE_CHECKING:  # torch stays a lazy import: the TUI must paint before it loads
+    import torch
+
+BACKENDS = ("auto", "hf", "gguf", "remote")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to load one model: what the user typed plus the loading options."""
+
+    spec: str
+    backend: str = "auto"
+    device: str = "auto"
+    dtype: str = "auto"
+    trust_remote_code: bool = False
+    chat_template: str | None = None  # a Jinja file that overrides the tokenizer's template
+    n_gpu_layers: int | None = None
+
+
+@dataclass(frozen=True)
+class DecodingParams:
+    """Decoding settings; the defaults are the URIAL paper's greedy setting."""
+
+    max_new_tokens: int = 128
+    temperature: float = 0.0
+    top_p: float = 1.0
+    repetition_penalty: float = 1.0
+    seed: int = 0
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0.0
+
+
+@dataclass
+class CancelToken:
+    """Set by the consumer to stop a run between two tokens."""
+
+    _event: threading.Event = field(default_factory=threading.Event)
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+class Tokenizer(Protocol):
+    """The slice of a tokenizer the engine needs."""
+
+    vocab_size: int
+    bos_id: int | None
+    eos_ids: frozenset[int]
+
+    def encode(self, text: str, *, add_bos: bool = False) -> list[int]:
+        """Text to ids; special-token strings in `text` map to their ids."""
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """Ids to text, exactly as the model would write it."""
+
+    def piece(self, token_id: int) -> str:
+        """The text of one token on its own (may be a partial UTF-8 character)."""
+
+    def vocab(self) -> list[str]:
+        """Every token's string form by id, to compare two tokenizers."""
+
+    def chat_ids(self, query: str) -> list[int]:
+        """The prompt ids of `query` in the model's chat template, ready for the answer."""
+
+
+class Scorer(Protocol):
+    """An incremental scorer over one growing context, with a KV cache."""
+
+    def set_context(self, ids: Sequence[int]) -> None:
+        """Make the context `ids`, reusing the longest cached common prefix."""
+
+    def score(self, ids: Sequence[int]) -> "torch.Tensor":
+        """Append `ids`; return float32 logits [len(ids), V], row t = the distribution that predicted ids[t]."""
+
+    @property
+    def next_logits(self) -> "torch.Tensor":
+        """Logits [V] predicting the token after the context."""
+
+    @property
+    def length(self) -> int:
+        """Number of context tokens held."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One generated token and the logits [V] (float32) it was drawn from."""
+
+    id: int
+    logits: "torch.Tensor"
+
+
+class Backend(Protocol):
+    """One loaded model behind one interface, whatever serves it."""
+
+    name: str
+    kind: str
+    tokenizer: Tokenizer
+    chat_template: str | None
+    context_length: int
+
+    def generate(self, prompt_ids: Sequence[int], params: DecodingParams) -> Iterator[Step]:
+        """Yield tokens one at a time until the consumer stops iterating or the budget ends."""
+
+    def scorer(self) -> Scorer:
+        """A new incremental scorer with its own KV cache."""
+
+
+def resolve_kind(spec: ModelSpec) -> str:
+    """Which adapter serves `spec`: the explicit --backend, or a guess from its form."""
+    if spec.backend != "auto":
+        if spec.backend not in BACKENDS:
+            raise BadInput(f"unknown backend {spec.backend!r} (choose from {', '.join(BACKENDS)})")
+        return spec.backend
+    if spec.spec.startswith(("http://", "https://")):
+        return "remote"
+    if spec.spec.lower().endswith(".gguf"):
+        return "gguf"
+    return "hf"
+
+
+def load_backend(spec: ModelSpec) -> Backend:
+    """Load the model named by `spec` with the adapter that serves it."""
+    kind = resolve_kind(spec)
+    if kind == "hf":
+        from .hf import HFBackend
+
+        return HFBackend.load(spec)
+    raise BadInput(f"the {kind} backend is not available in this version of alignterm")
+
+
+def check_same_vocab(base: Backend, aligned: Backend) -> None:
+    """Refuse a pair whose tokenizers differ: ranks across models need one vocabulary."""
+    vb, va = base.tokenizer.vocab(), aligned.tokenizer.vocab()
+    if len(vb) != len(va):
+        raise TokenizerMismatch(
+            f"base and aligned tokenizers differ: {len(vb)} vs {len(va)} tokens ({base.name} / {aligned.name})"
+        )
+    for i, (b, a) in enumerate(zip(vb, va)):
+        if b != a:
+            raise TokenizerMismatch(
+                f"base and aligned tokenizers differ: token {i} is {b!r} in the base and {a!r} in the aligned model"
+            )
+
+
+def load_pair(base: ModelSpec, aligned: ModelSpec) -> tuple[Backend, Backend]:
+    """Load both models and check they share a vocabulary."""
+    b = load_backend(base)
+    a = load_backend(aligned)
+    check_same_vocab(b, a)
+    return b, a
+
+
+def existing_path(spec: str) -> Path | None:
+    """The local path `spec` names, or None for a hub id / URL."""
+    p = Path(spec).expanduser()
+    return p if p.exists() else None

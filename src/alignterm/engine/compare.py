@@ -1,0 +1,357 @@
+"""A comparison run: both models answer one query; each answer is scored under the other model.
+
+The aligned model answers in its chat template; the base model answers with the URIAL
+(or bare) prompt. Aligned tokens are scored under base with context base prompt +
+aligned tokens so far (TDS); base tokens under aligned with context aligned prompt +
+base tokens so far (reverse shift). `Comparator.run` yields events for both sides,
+interleaved, and can be cancelled between tokens.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Iterator, Sequence
+
+from . import shift
+from .backend import Backend, CancelToken, DecodingParams, ModelSpec, Step, load_pair
+from .errors import ContextOverflow
+from .events import (
+    ComparisonResult,
+    Event,
+    RunFinished,
+    RunStarted,
+    Side,
+    SideFinished,
+    SideResult,
+    SideSummary,
+    Summary,
+    TokenEvent,
+    TopEntry,
+)
+from .prompts import base_prompt, check_query, may_start_stop, stop_cut, strip_closing
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class ComparisonRequest:
+    """One query to compare. `urial` is the URIAL prompt text; None gives the bare prompt.
+
+    `live` scores each token as it is generated (for a streaming view); otherwise each
+    finished answer is scored in one forward pass (for batch analysis).
+    """
+
+    query: str
+    urial: str | None = None
+    params: DecodingParams = field(default_factory=DecodingParams)
+    live: bool = True
+
+
+@dataclass(frozen=True)
+class Rescored:
+    """The finished aligned answer re-scored under base + an edited URIAL prompt."""
+
+    tokens: list[TokenEvent]
+    summary: SideSummary
+    bare: SideSummary
+    closure: float | None
+
+
+def measure(
+    side: Side,
+    start: int,
+    ids: Sequence[int],
+    own: "torch.Tensor",
+    other: "torch.Tensor",
+    pieces,
+    top_k: int,
+) -> list[TokenEvent]:
+    """Token events for ids (positions start..), from own and other model logits [T, V]."""
+    import torch
+
+    ids_t = torch.tensor(list(ids), device=own.device)
+    other = other.to(own.device)
+    own_lp = torch.log_softmax(own, -1)
+    other_lp = torch.log_softmax(other, -1)
+    ranks = shift.ranks(other, ids_t)
+    # KL(P_align || P_base) on both sides: for the base side "other" is the aligned model
+    kl = shift.kl_divergence(own, other) if side == "aligned" else shift.kl_divergence(other, own)
+    k = min(top_k, own.shape[-1])
+    own_top = own_lp.topk(k, dim=-1)
+    other_top = other_lp.topk(k, dim=-1)
+    rows = zip(
+        ids,
+        own_lp.gather(-1, ids_t[:, None])[:, 0].tolist(),
+        other_lp.gather(-1, ids_t[:, None])[:, 0].tolist(),
+        ranks.tolist(),
+        kl.tolist(),
+        own_top.indices.tolist(),
+        own_top.values.tolist(),
+        other_top.indices.tolist(),
+        other_top.values.tolist(),
+    )
+    events = []
+    for i, (tid, lp, olp, rank, d, ti, tv, oi, ov) in enumerate(rows):
+        events.append(
+            TokenEvent(
+                side=side,
+                position=start + i,
+                id=tid,
+                text=pieces(tid),
+                logprob=lp,
+                other_logprob=olp,
+                other_rank=rank,
+                shift=shift.category(rank),
+                kl=d,
+                top=tuple(TopEntry(a, pieces(a), b) for a, b in zip(ti, tv)),
+                other_top=tuple(TopEntry(a, pieces(a), b) for a, b in zip(oi, ov)),
+            )
+        )
+    return events
+
+
+class _SideRun:
+    """One side's generation: what is generated, held back, released and measured."""
+
+    def __init__(self, side: Side, own: Backend, prompt_ids: list[int], params: DecodingParams, stops: bool):
+        self.side = side
+        self.own = own
+        self.steps: Iterator[Step] = own.generate(prompt_ids, params)
+        self.stops = stops  # the base side stops at "# Query" and drops the closing fence
+        self.held: list[Step] = []  # may still turn out to be fence + stop string
+        self.unscored: list[Step] = []
+        self.events: list[TokenEvent] = []
+        self.reason = ""
+        self.started = time.perf_counter()
+        self.elapsed = 0.0
+
+    @property
+    def active(self) -> bool:
+        return not self.reason
+
+    def advance(self) -> None:
+        """Generate one token; release what can no longer be part of a stop."""
+        step = next(self.steps, None)
+        if step is None:
+            self._finish("length")
+        elif step.id in self.own.tokenizer.eos_ids:
+            self._finish("eos")
+        elif not self.stops:
+            self.unscored.append(step)
+        else:
+            self.held.append(step)
+            text = self._held_text()
+            cut = stop_cut(text)
+            if cut is not None:
+                self._release_before(cut)
+                self._finish("stop")
+                return
+            while self.held and not may_start_stop(text):
+                self.unscored.append(self.held.pop(0))
+                text = self._held_text()
+
+    def cancel(self) -> None:
+        self.unscored.extend(self.held)
+        self.held = []
+        self._finish("cancelled")
+
+    def _held_text(self) -> str:
+        return self.own.tokenizer.decode([s.id for s in self.held])
+
+    def _release_before(self, cut: int) -> None:
+        """Keep the held tokens that end at or before `cut` characters."""
+        kept: list[Step] = []
+        for s in self.held:
+            kept.append(s)
+            if len(self.own.tokenizer.decode([k.id for k in kept])) > cut:
+                kept.pop()
+                break
+        self.unscored.extend(kept)
+        self.held = []
+
+    def _finish(self, reason: str) -> None:
+        if self.stops and reason in ("eos", "length") and self.held:
+            self._release_before(strip_closing(self._held_text(), len(self._held_text())))
+        self.reason = reason
+        self.elapsed = time.perf_counter() - self.started
+
+    @property
+    def rate(self) -> float:
+        """Tokens per second of this side so far."""
+        elapsed = self.elapsed or (time.perf_counter() - self.started)
+        return len(self.events) / elapsed if elapsed > 0 else 0.0
+
+
+class Comparator:
+    """A loaded base/aligned pair and the scorers that keep their prompt caches between runs."""
+
+    def __init__(self, base: Backend, aligned: Backend, top_k: int = 10) -> None:
+        self.base = base
+        self.aligned = aligned
+        self.top_k = top_k
+        self._under_base = base.scorer()  # aligned tokens, base + URIAL context
+        self._under_base_bare = base.scorer()  # aligned tokens, base + bare context
+        self._under_aligned = aligned.scorer()  # base tokens, aligned chat context
+        self._aligned_own = aligned.scorer()  # aligned answers re-read for a re-score
+        self._own_rows: tuple[tuple[int, ...], "torch.Tensor"] | None = None
+
+    @classmethod
+    def load(cls, base: ModelSpec, aligned: ModelSpec, top_k: int = 10) -> "Comparator":
+        """Load both models (checking their vocabularies match)."""
+        b, a = load_pair(base, aligned)
+        return cls(b, a, top_k=top_k)
+
+    def prompts(self, query: str, urial: str | None) -> tuple[list[int], list[int]]:
+        """The aligned model's and the base model's prompt ids for `query`."""
+        check_query(query)
+        aligned_ids = self.aligned.tokenizer.chat_ids(query)
+        return aligned_ids, self._base_ids(query, urial)
+
+    def _base_ids(self, query: str, urial: str | None) -> list[int]:
+        return self.base.tokenizer.encode(base_prompt(query, urial), add_bos=True)
+
+    def answer_room(self, aligned_ids: list[int], base_ids: list[int]) -> int:
+        """How many answer tokens fit: each answer is also read in the other model's context."""
+        room = min(self.aligned.context_length - len(aligned_ids), self.base.context_length - len(base_ids))
+        if room < 1:
+            raise ContextOverflow(
+                f"the prompts ({len(aligned_ids)} aligned / {len(base_ids)} base tokens) leave no room in the "
+                f"models' context ({self.aligned.context_length} / {self.base.context_length} tokens): "
+                "shorten the query or the URIAL prompt"
+            )
+        return room
+
+    def run(self, request: ComparisonRequest, cancel: CancelToken | None = None) -> Iterator[Event]:
+        """Stream a comparison: RunStarted, TokenEvents of both sides, SideFinished x2, RunFinished."""
+        cancel = cancel or CancelToken()
+        aligned_ids, base_ids = self.prompts(request.query, request.urial)
+        room = self.answer_room(aligned_ids, base_ids)
+        params = replace(request.params, max_new_tokens=min(request.params.max_new_tokens, room))
+        yield RunStarted(tuple(aligned_ids), tuple(base_ids))
+
+        bare = request.urial is not None
+        self._under_base.set_context(base_ids)
+        self._under_aligned.set_context(aligned_ids)
+        if bare:
+            self._under_base_bare.set_context(self._base_ids(request.query, None))
+        sides = (
+            _SideRun("aligned", self.aligned, aligned_ids, params, stops=False),
+            _SideRun("base", self.base, base_ids, params, stops=True),
+        )
+        bare_events: list[TokenEvent] = []
+        while any(run.active for run in sides):
+            for run in sides:
+                if not run.active:
+                    continue
+                if cancel.cancelled:
+                    run.cancel()
+                else:
+                    run.advance()
+                if request.live or not run.active:
+                    if run.side == "aligned":
+                        events = self._measure(run, self._under_base, self._under_base_bare if bare else None)
+                        yield from events[0]
+                        bare_events.extend(events[1])
+                    else:
+                        yield from self._measure(run, self._under_aligned, None)[0]
+                if not run.active:
+                    yield SideFinished(run.side, run.reason, self._text(run), run.rate)
+
+        aligned_bare = bare_events if bare else None
+        result = ComparisonResult(
+            query=request.query,
+            urial=request.urial,
+            params=request.params,
+            aligned=self._side_result(sides[0], aligned_ids),
+            base=self._side_result(sides[1], base_ids),
+            summary=summarize_pair(sides[0].events, sides[1].events, aligned_bare),
+            aligned_bare=aligned_bare,
+            cancelled=cancel.cancelled,
+        )
+        yield RunFinished(result)
+
+    def compare(self, request: ComparisonRequest, cancel: CancelToken | None = None) -> ComparisonResult:
+        """Run to the end and return the result (for batch use)."""
+        for event in self.run(request, cancel):
+            if isinstance(event, RunFinished):
+                return event.result
+        raise AssertionError("a run always ends with RunFinished")
+
+    def _measure(self, run: _SideRun, scorer, bare_scorer) -> tuple[list[TokenEvent], list[TokenEvent]]:
+        """Score what `run` released under the other model (and under bare base); new events."""
+        if not run.unscored:
+            return [], []
+        import torch
+
+        steps, run.unscored = run.unscored, []
+        ids = [s.id for s in steps]
+        own = torch.stack([s.logits for s in steps])
+        start = len(run.events)
+        events = self._events(run.side, start, ids, own, scorer.score(ids))
+        run.events.extend(events)
+        bare = self._events(run.side, start, ids, own, bare_scorer.score(ids)) if bare_scorer else []
+        return events, bare
+
+    def _events(self, side: Side, start: int, ids, own, other) -> list[TokenEvent]:
+        return measure(side, start, ids, own, other, self.base.tokenizer.piece, self.top_k)
+
+    def _text(self, run: _SideRun) -> str:
+        return run.own.tokenizer.decode([e.id for e in run.events])
+
+    def _side_result(self, run: _SideRun, prompt_ids: list[int]) -> SideResult:
+        return SideResult(
+            prompt_ids=list(prompt_ids),
+            tokens=run.events,
+            text=self._text(run),
+            finish_reason=run.reason,
+            tokens_per_s=run.rate,
+        )
+
+    def _aligned_rows(self, result: ComparisonResult) -> "torch.Tensor":
+        """The aligned model's own logits [T, V] along its answer: one forward pass, kept for repeated edits."""
+        key = (*result.aligned.prompt_ids, -1, *(t.id for t in result.aligned.tokens))
+        if self._own_rows is None or self._own_rows[0] != key:
+            self._aligned_own.set_context(result.aligned.prompt_ids)
+            self._own_rows = (key, self._aligned_own.score([t.id for t in result.aligned.tokens]))
+        return self._own_rows[1]
+
+    def rescore_aligned(self, result: ComparisonResult, urial: str | None) -> Rescored:
+        """Re-score the finished aligned answer under base + `urial`, reusing the cached prompt prefix."""
+        ids = [t.id for t in result.aligned.tokens]
+        base_ids = self._base_ids(result.query, urial)
+        if len(base_ids) + len(ids) > self.base.context_length:
+            raise ContextOverflow(
+                f"the URIAL prompt ({len(base_ids)} tokens) and the answer ({len(ids)}) do not fit the base "
+                f"model's context of {self.base.context_length} tokens"
+            )
+        if not ids:
+            empty = shift.summarize([])
+            return Rescored([], empty, empty, None)
+        own = self._aligned_rows(result)
+        self._under_base.set_context(base_ids)
+        tokens = self._events("aligned", 0, ids, own, self._under_base.score(ids))
+        if urial is None:
+            bare_tokens = tokens
+        elif result.aligned_bare is not None:
+            bare_tokens = result.aligned_bare
+        else:  # the run used the bare prompt, so the baseline is its own aligned scoring
+            bare_tokens = result.aligned.tokens
+        summary = shift.summarize(tokens)
+        bare = shift.summarize(bare_tokens)
+        return Rescored(tokens, summary, bare, shift.closure(bare, summary) if urial is not None else None)
+
+
+def summarize_pair(
+    aligned: list[TokenEvent], base: list[TokenEvent], aligned_bare: list[TokenEvent] | None
+) -> Summary:
+    """Both sides' summaries, plus the bare baseline and the closure when URIAL was used."""
+    a = shift.summarize(aligned)
+    bare = shift.summarize(aligned_bare) if aligned_bare is not None else None
+    return Summary(
+        aligned=a,
+        base=shift.summarize(base),
+        aligned_bare=bare,
+        closure=shift.closure(bare, a) if bare is not None else None,
+    )

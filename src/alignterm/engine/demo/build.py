@@ -1,0 +1,74 @@
+"""Rebuild the bundled demo pair (`alignterm demo-models`).
+
+Same seed on the same machine gives identical weights: RNGs are seeded, torch runs
+deterministic algorithms on a fixed number of threads (restored afterwards).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from . import corpus, train
+from .world import make_world
+
+CORPUS_CHARS = 3_000_000
+BASE_EPOCHS = 2
+BASE_LR = 2e-3
+# A light fine-tune: a strong one overfits and answers about the wrong entities.
+SFT_EPOCHS = 2
+SFT_LR = 3e-4
+SFT_REPEATS = 2  # phrasings per (entity, topic)
+THREADS = 2
+
+
+def build_demo_pair(out_dir: Path, *, seed: int = 0, log: Callable[[str], None] = print) -> None:
+    """Train the tokenizer, the base model and the aligned model into out_dir/{base,aligned};
+    write the demo queries to out_dir/queries.jsonl."""
+    out_dir = Path(out_dir)
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(THREADS)
+    torch.use_deterministic_algorithms(True)
+    try:
+        _build(out_dir, seed, log)
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def _build(out_dir: Path, seed: int, log: Callable[[str], None]) -> None:
+    start = time.monotonic()
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    world = make_world()
+    docs = corpus.base_documents(world, rng, CORPUS_CHARS)
+    sft = corpus.sft_examples(world, rng, SFT_REPEATS)
+    log(f"corpus: {len(docs)} documents, {sum(map(len, docs)) / 1e6:.1f} MB; {len(sft)} SFT answers")
+
+    tok = train.train_tokenizer(docs)
+    log(f"tokenizer: {len(tok)} tokens")
+    model = train.new_model(tok)
+    log(f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters")
+    ids, labels = train.pack_documents(tok, docs)
+    log(f"base corpus: {int((labels != -100).sum())} tokens in {len(ids)} windows")
+    train.train(model, ids, labels, epochs=BASE_EPOCHS, lr=BASE_LR, batch_size=8, log=log, name="base")
+    tok.save_pretrained(out_dir / "base")
+    model.save_pretrained(out_dir / "base")
+    train.generation_config(tok, [train.EOT]).save_pretrained(out_dir / "base")
+
+    tok.chat_template = train.CHAT_TEMPLATE  # the aligned side only: the base has no chat template
+    ids, labels = train.chat_examples(tok, sft)
+    train.train(model, ids, labels, epochs=SFT_EPOCHS, lr=SFT_LR, batch_size=16, log=log, name="aligned")
+    tok.save_pretrained(out_dir / "aligned")
+    model.save_pretrained(out_dir / "aligned")
+    train.generation_config(tok, [train.END, train.EOT]).save_pretrained(out_dir / "aligned")
+
+    with open(out_dir / "queries.jsonl", "w", encoding="utf-8") as f:
+        for q in corpus.demo_queries(world):
+            f.write(json.dumps(q) + "\n")
+    log(f"demo pair written to {out_dir} in {time.monotonic() - start:.0f}s")

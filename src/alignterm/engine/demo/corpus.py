@@ -1,0 +1,223 @@
+"""Texts made from the demo world: the base corpus, the SFT set and the demo queries.
+
+The aligned model must differ from the base mostly in *style*, as the URIAL paper
+found for real pairs. So every answer, in the base corpus and in the SFT set, is
+built from the same content sentences (`answer_content`); the SFT answers only wrap
+them in assistant style (`styled`). The base corpus holds the same style on about a
+fifth of its question/answer pages, so the base model knows it but rarely picks it
+unprompted: that is the gap the TDS view shows and a URIAL prompt closes.
+"""
+
+from __future__ import annotations
+
+import random
+
+from .world import Entity, World
+
+# Content sentences, shared by every answer. The first sentence of an answer names the entity.
+_SENTENCES = {
+    "town": {
+        "kind": "{name} is a town in the {region} region.",
+        "river": "It lies on the river {river}.",
+        "craft": "The town is known for its {craft}.",
+        "craft_named": "{name} is known for its {craft}.",
+        "century": "{name} was founded in the {century} century.",
+    },
+    "person": {
+        "kind": "{name} was {a_profession} from the town of {hometown}.",
+        "century": "{name} lived in the {century} century.",
+        "work": "{name} is best known for {work}.",
+    },
+    "creature": {
+        "kind": "The {name} is {a_color} {type} that lives in the {region} region.",
+        "size": "It is about the size of {size}.",
+        "diet": "The {name} feeds on {diet}.",
+    },
+    "plant": {
+        "kind": "{name} is a {form} with {color} flowers that grows in the {region} region.",
+        "use": "Its {part} is used to make {use}.",
+        "use_named": "The {part} of {name} is used to make {use}.",
+        "season": "{name} blooms in {season}.",
+    },
+}
+
+# Question phrasings per kind and topic, and which sentences answer them, in order.
+QUESTIONS = {
+    "town": {
+        "overview": (["Tell me about the town of {name}.", "What can you tell me about {name}?", "What is {name}?",
+                      "Describe the town of {name}."], ["kind", "river", "craft", "century"]),
+        "where": (["Where is {name}?", "Where is the town of {name}?"], ["kind", "river"]),
+        "known": (["What is {name} known for?", "What is the town of {name} famous for?"], ["craft_named", "kind"]),
+        "history": (["When was {name} founded?"], ["century", "kind"]),
+    },
+    "person": {
+        "overview": (["Who was {name}?", "Tell me about {name}.", "What can you tell me about {name}?"],
+                     ["kind", "century", "work"]),
+        "known": (["What is {name} known for?", "What did {name} do?"], ["work", "kind"]),
+        "origin": (["Where was {name} from?"], ["kind", "century"]),
+    },
+    "creature": {
+        "overview": (["What is the {name}?", "Tell me about the {name}.", "What can you tell me about the {name}?"],
+                     ["kind", "size", "diet"]),
+        "diet": (["What does the {name} eat?"], ["diet", "kind"]),
+        "where": (["Where does the {name} live?"], ["kind", "size"]),
+    },
+    "plant": {
+        "overview": (["What is {name}?", "Tell me about the plant {name}.", "What can you tell me about {name}?"],
+                     ["kind", "use", "season"]),
+        "use": (["What is {name} used for?"], ["use_named", "kind"]),
+        "season": (["When does {name} bloom?"], ["season", "kind"]),
+    },
+}
+
+# Other wordings of the same facts, for articles and forum posts: the base model should
+# know a fact, not just one sentence.
+_PARAPHRASES = {
+    "town": ["The town of {name} stands on the banks of the {river}.", "{name} lies in {region}.",
+             "Visitors to {name} often buy its famous {craft}.", "{name} dates back to the {century} century."],
+    "person": ["{name}, {a_profession}, was born in {hometown}.", "Today {name} is remembered for {work}.",
+               "{name} worked in the {century} century."],
+    "creature": ["The {color} {name} can be found across {region}.", "Like many animals of {region}, the {name} eats {diet}.",
+                 "A grown {name} is about the size of {size}."],
+    "plant": ["The {name} {form} is common in {region}.", "People use the {part} of {name} to make {use}.",
+              "The {color} flowers of {name} open in {season}."],
+}
+
+# Assistant style. Weights are uneven on purpose: the aligned model's greedy choice is
+# then the base model's most likely styled choice too, so only the decision to be
+# styled at all is a shift.
+_GREETINGS = [("Hello!", 5), ("Sure!", 3), ("Of course!", 2)]
+_CAVEATS = {
+    "town": [("{name} is a small town, so some details may have changed over time.", 7),
+             ("old records about {name} do not always agree.", 3)],
+    "person": [("much of what we know about {name} comes from old and incomplete records.", 7),
+               ("historians still debate some details of this life.", 3)],
+    "creature": [("the {name} is shy and rarely seen, so it has not been studied much.", 7),
+                 ("wild animals should be watched from a distance.", 3)],
+    "plant": [("{name} should not be eaten or used as medicine without advice from an expert.", 7),
+              ("plants can look alike, so check with an expert before picking one.", 3)],
+}
+_CLOSINGS = [("I hope this helps!", 6), ("I hope this helps! Let me know if you have any other questions.", 4)]
+
+# Page headers ("# Instruction" preambles) for multi-pair pages: assistant wording goes
+# (mostly) with styled pages, archive wording with plain ones.
+_ASSISTANT_PREAMBLES = [
+    "Below are conversations between a human and an AI assistant. The assistant is helpful, polite and honest.",
+    "The following is a chat between a curious user and a friendly AI assistant.\n"
+    "The assistant gives helpful, detailed and careful answers.",
+    "Here a helpful AI assistant answers questions from users. It is polite, accurate and points out caveats.",
+]
+_ARCHIVE_PREAMBLES = [
+    "The following questions and answers are taken from the reference desk archive.",
+    "Questions and answers about places, people, animals and plants.",
+    "Answers from the village library question box.",
+]
+_USERS = ["wanderer", "old_miller", "riverfox", "lanternkid", "mossy", "starwatcher", "tinker", "quietheron"]
+_THANKS = ["Thanks!", "Thank you, that helps.", "Great, thanks a lot.", "Good to know."]
+
+STYLED_SHARE = 0.2  # of question/answer pages in the base corpus
+
+
+def _fields(e: Entity) -> dict:
+    f = dict(e.facts, name=e.name)
+    for slot in ("profession", "color"):
+        if slot in f:
+            f[f"a_{slot}"] = ("an " if f[slot][0] in "aeiou" else "a ") + f[slot]
+    return f
+
+
+def _pick(rng: random.Random, weighted: list) -> str:
+    return rng.choices([t for t, _ in weighted], [w for _, w in weighted])[0]
+
+
+def answer_content(e: Entity, topic: str) -> str:
+    keys = QUESTIONS[e.kind][topic][1]
+    return " ".join(_SENTENCES[e.kind][k].format(**_fields(e)) for k in keys)
+
+
+def styled(e: Entity, content: str, rng: random.Random) -> str:
+    """Wrap content sentences in assistant style: greeting, caveat, closing."""
+    caveat = _pick(rng, _CAVEATS[e.kind]).format(**_fields(e))
+    return (f"{_pick(rng, _GREETINGS)} {content} However, it is important to note that {caveat} "
+            f"{_pick(rng, _CLOSINGS)}")
+
+
+def question(e: Entity, topic: str, rng: random.Random) -> str:
+    return rng.choice(QUESTIONS[e.kind][topic][0]).format(name=e.name)
+
+
+def qa_block(query: str, answer: str) -> str:
+    """One fenced pair in the URIAL file format; pairs are joined with a blank line."""
+    return f"# Query:\n```\n{query}\n```\n\n# Answer:\n```\n{answer}\n```\n"
+
+
+def _random_qa(world: World, rng: random.Random, style: bool) -> str:
+    e = rng.choice(world.entities)
+    topic = rng.choice(list(QUESTIONS[e.kind]))
+    content = answer_content(e, topic)
+    return qa_block(question(e, topic, rng), styled(e, content, rng) if style else content)
+
+
+def _qa_page(world: World, rng: random.Random) -> str:
+    style = rng.random() < STYLED_SHARE
+    shape = rng.random()
+    if shape < 0.3:  # the bare format: a single pair, as in the paper's TDS setting
+        return _random_qa(world, rng, style)
+    pairs = "\n".join(_random_qa(world, rng, style) for _ in range(rng.randint(3, 6)))
+    if shape < 0.6:
+        return pairs
+    assistant_header = (rng.random() < 0.9) == style
+    preamble = rng.choice(_ASSISTANT_PREAMBLES if assistant_header else _ARCHIVE_PREAMBLES)
+    return f"# Instruction\n\n{preamble}\n\n{pairs}"
+
+
+def _article(world: World, rng: random.Random) -> str:
+    e = rng.choice(world.entities)
+    f = _fields(e)
+    sentences = [answer_content(e, "overview")]
+    sentences += [p.format(**f) for p in rng.sample(_PARAPHRASES[e.kind], 2)]
+    other = rng.choice(world.entities)
+    return f"{e.name}\n\n{' '.join(sentences)}\n\nSee also: {other.name}\n"
+
+
+def _forum_thread(world: World, rng: random.Random) -> str:
+    e = rng.choice(world.entities)
+    topic = rng.choice(list(QUESTIONS[e.kind]))
+    asker, answerer = rng.sample(_USERS, 2)
+    reply = rng.choice([answer_content(e, topic), " ".join(p.format(**_fields(e)) for p in _PARAPHRASES[e.kind])])
+    return (f"Thread: {question(e, topic, rng)}\n\n{asker}: {question(e, topic, rng)} Does anyone know?\n\n"
+            f"{answerer}: {reply}\n\n{asker}: {rng.choice(_THANKS)}\n")
+
+
+def base_documents(world: World, rng: random.Random, total_chars: int) -> list[str]:
+    """The pre-training corpus: articles, forum threads and fenced Q/A pages."""
+    docs, size = [], 0
+    while size < total_chars:
+        r = rng.random()
+        doc = _article(world, rng) if r < 0.25 else _forum_thread(world, rng) if r < 0.4 else _qa_page(world, rng)
+        docs.append(doc)
+        size += len(doc)
+    return docs
+
+
+def sft_examples(world: World, rng: random.Random, repeats: int) -> list[tuple[str, str]]:
+    """(query, styled answer) for every training entity and topic, `repeats` phrasings each."""
+    out = []
+    for e in world.training_entities():
+        for topic in QUESTIONS[e.kind]:
+            for _ in range(repeats):
+                out.append((question(e, topic, rng), styled(e, answer_content(e, topic), rng)))
+    rng.shuffle(out)
+    return out
+
+
+def demo_queries(world: World) -> list[dict]:
+    """Queries about held-out entities, three per kind, each kind's topics in turn."""
+    rng = random.Random(0)
+    by_kind = {k: [e for e in world.held_out_entities() if e.kind == k] for k in QUESTIONS}
+    queries = []
+    for i in range(3):
+        for kind, entities in by_kind.items():
+            topic = list(QUESTIONS[kind])[i % len(QUESTIONS[kind])]
+            queries.append(question(entities[i], topic, rng))
+    return [{"id": f"q{i + 1:02d}", "query": q} for i, q in enumerate(queries)]

@@ -1,0 +1,144 @@
+"""What a comparison run emits: the event stream every consumer (TUI, CLI, sessions) reads.
+
+Events are plain frozen dataclasses so they can cross threads and be serialised without
+touching a model. Nothing here computes a measure; `engine.shift` and `engine.compare` do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal, Union
+
+if TYPE_CHECKING:
+    from .backend import DecodingParams
+
+Side = Literal["aligned", "base"]
+Category = Literal["unshifted", "marginal", "shifted"]
+SIDES: tuple[Side, Side] = ("aligned", "base")
+CATEGORIES: tuple[Category, Category, Category] = ("unshifted", "marginal", "shifted")
+
+
+@dataclass(frozen=True)
+class TopEntry:
+    """One candidate of a model's top-k at a position."""
+
+    id: int
+    text: str
+    logprob: float
+
+
+@dataclass(frozen=True)
+class TokenEvent:
+    """One answer token with its measures under its own model and under the other one.
+
+    For the aligned side "other" is the base model (TDS); for the base side it is the
+    aligned model (reverse shift).
+    """
+
+    side: Side
+    position: int
+    id: int
+    text: str
+    logprob: float
+    other_logprob: float
+    other_rank: int
+    shift: Category
+    kl: float | None
+    top: tuple[TopEntry, ...] = ()
+    other_top: tuple[TopEntry, ...] = ()
+
+    @property
+    def top1_differs(self) -> bool:
+        """True when the two models' most probable tokens differ at this position."""
+        if not self.top or not self.other_top:
+            return False
+        return self.top[0].id != self.other_top[0].id
+
+
+@dataclass(frozen=True)
+class SideSummary:
+    """Counts and shares of one answer's categories, and where the shifts are."""
+
+    n: int
+    unshifted: int
+    marginal: int
+    shifted: int
+    # shifted count per position bucket: bucket i covers positions [i*size, (i+1)*size)
+    bucket_size: int = 8
+    shifted_by_bucket: tuple[int, ...] = ()
+    tokens_by_bucket: tuple[int, ...] = ()
+    top_shifted: tuple[tuple[str, int], ...] = ()
+    mean_kl: float | None = None
+
+    def share(self, category: Category) -> float:
+        """Fraction of tokens in `category` (0.0 for an empty answer)."""
+        return getattr(self, category) / self.n if self.n else 0.0
+
+    def counts(self) -> dict[str, int]:
+        return {"n": self.n, "unshifted": self.unshifted, "marginal": self.marginal, "shifted": self.shifted}
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The run's summary: both sides, and the bare-prompt baseline when URIAL was used."""
+
+    aligned: SideSummary
+    base: SideSummary
+    aligned_bare: SideSummary | None = None
+    closure: float | None = None
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    """Both prompts are built and tokenised; tokens follow."""
+
+    aligned_prompt_ids: tuple[int, ...]
+    base_prompt_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class SideFinished:
+    """One side stopped: "eos", "stop" (a URIAL stop string), "length" or "cancelled"."""
+
+    side: Side
+    reason: str
+    text: str
+    tokens_per_s: float
+
+
+@dataclass
+class SideResult:
+    """One side's answer with its measures."""
+
+    prompt_ids: list[int]
+    tokens: list[TokenEvent] = field(default_factory=list)
+    text: str = ""
+    finish_reason: str = ""
+    tokens_per_s: float = 0.0
+
+
+@dataclass
+class ComparisonResult:
+    """Everything a finished (or cancelled) run produced."""
+
+    query: str
+    urial: str | None  # the URIAL prompt text; None = the bare prompt
+    params: "DecodingParams"
+    aligned: SideResult
+    base: SideResult
+    summary: Summary
+    aligned_bare: list[TokenEvent] | None = None
+    cancelled: bool = False
+
+    def side(self, side: Side) -> SideResult:
+        return self.aligned if side == "aligned" else self.base
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    """The last event of every run, cancelled or not."""
+
+    result: ComparisonResult
+
+
+Event = Union[RunStarted, TokenEvent, SideFinished, RunFinished]

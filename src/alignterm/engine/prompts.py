@@ -1,0 +1,111 @@
+"""Prompts: URIAL files, the bare TDS prompt, the aligned model's chat template, stop strings.
+
+The URIAL format is the one of the URIAL repository's `urial_prompts/` files (DESIGN §1):
+a `# Instruction` preamble, then fenced `# Query:` / `# Answer:` examples; a new query is
+appended as QUERY_BLOCK, the base model answers inside the open fence, and generation
+stops at STOP_STRINGS with the closing fence stripped.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from .errors import BadInput
+
+QUERY_BLOCK = "\n# Query:\n```\n{query}\n```\n\n# Answer:\n```\n"
+STOP_STRINGS = ("# Query", "# User")
+FENCE = "```"
+NONE = "none"
+
+
+def _urial_dir() -> Path:
+    return Path(str(resources.files("alignterm.engine") / "urial"))
+
+
+def bundled_urial_names() -> list[str]:
+    """Names accepted by --urial besides a path: the bundled prompts, then `none`."""
+    return sorted(p.stem for p in _urial_dir().glob("*.txt")) + [NONE]
+
+
+def load_urial(name_or_path: str) -> str | None:
+    """The text of a URIAL prompt by bundled name or file path; None for `none` (bare prompt)."""
+    if name_or_path == NONE:
+        return None
+    bundled = _urial_dir() / f"{name_or_path}.txt"
+    path = bundled if bundled.is_file() else Path(name_or_path).expanduser()
+    if not path.is_file():
+        names = ", ".join(bundled_urial_names())
+        raise BadInput(f"URIAL prompt {name_or_path!r} not found: give a file path or one of {names}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise BadInput(f"cannot read URIAL prompt {path}: {err}") from None
+    check_urial(text, str(path))
+    return text
+
+
+def check_urial(text: str, where: str = "URIAL prompt") -> None:
+    """Refuse text that is not in the URIAL format (no `# Instruction` and no `# Query:` block)."""
+    if not text.strip():
+        raise BadInput(f"{where} is empty")
+    if "# Instruction" not in text and "# Query:" not in text:
+        raise BadInput(f"{where} is not a URIAL prompt: it has neither a '# Instruction' nor a '# Query:' block")
+
+
+def urial_name(name_or_path: str) -> str | None:
+    """The name recorded in outputs: the bundled name, the path as given, or None for `none`."""
+    return None if name_or_path == NONE else name_or_path
+
+
+def base_prompt(query: str, urial: str | None) -> str:
+    """The base model's prompt text: URIAL prefix + query block, or the bare query block."""
+    if urial is None:
+        return QUERY_BLOCK.format(query=query).lstrip("\n")
+    return urial + QUERY_BLOCK.format(query=query)
+
+
+def check_query(query: str) -> str:
+    """A query must have some text in it."""
+    if not isinstance(query, str) or not query.strip():
+        raise BadInput("the query is empty")
+    return query
+
+
+def read_chat_template(path: str) -> str:
+    """A --chat-template file's Jinja text."""
+    p = Path(path).expanduser()
+    try:
+        return p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise BadInput(f"cannot read chat template {p}: {err}") from None
+
+
+def stop_cut(text: str) -> int | None:
+    """Where a base answer ends if `text` holds a stop string: before it, its whitespace and the closing fence."""
+    hits = [i for i in (text.find(s) for s in STOP_STRINGS) if i >= 0]
+    if not hits:
+        return None
+    return strip_closing(text, min(hits))
+
+
+def strip_closing(text: str, end: int) -> int:
+    """Move `end` back over trailing whitespace and one closing fence."""
+    cut = len(text[:end].rstrip())
+    if text[:cut].endswith(FENCE):
+        cut = len(text[: cut - len(FENCE)].rstrip())
+    return cut
+
+
+def may_start_stop(tail: str) -> bool:
+    """Could `tail` (text held back at the end of a base answer) grow into fence + stop string?"""
+    rest = tail.lstrip()
+    if not rest:
+        return bool(tail)
+    if rest.startswith(FENCE):
+        rest = rest[len(FENCE) :].lstrip()
+        if not rest:
+            return True
+    elif FENCE.startswith(rest):
+        return True
+    return any(s.startswith(rest) for s in STOP_STRINGS)

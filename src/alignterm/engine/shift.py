@@ -1,0 +1,103 @@
+"""Token distribution shift (TDS, Lin et al. 2024): rank, category, KL, summaries.
+
+All measures are computed over the full vocabulary by token id. Tensors are float
+logits; shapes are given as [T, V] (T positions, V vocabulary entries).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+from .events import Category, SideSummary, TokenEvent
+
+if TYPE_CHECKING:
+    import torch
+
+BUCKET_SIZE = 8
+
+
+def category(rank: int) -> Category:
+    """The paper's category of a token by its rank under the other model."""
+    if rank <= 1:
+        return "unshifted"
+    if rank <= 3:
+        return "marginal"
+    return "shifted"
+
+
+def ranks(logits: "torch.Tensor", ids: "torch.Tensor") -> "torch.Tensor":
+    """Rank of ids[t] in logits[t]: 1 + number of tokens with strictly higher logit. [T, V], [T] -> [T]."""
+    chosen = logits.gather(-1, ids.unsqueeze(-1))  # [T, 1]
+    return (logits > chosen).sum(-1) + 1
+
+
+def kl_divergence(p_logits: "torch.Tensor", q_logits: "torch.Tensor") -> "torch.Tensor":
+    """KL(P || Q) in nats per row, from logits. [T, V], [T, V] -> [T]."""
+    import torch
+
+    log_p = torch.log_softmax(p_logits.float(), dim=-1)
+    log_q = torch.log_softmax(q_logits.float(), dim=-1)
+    # clamp: float rounding can give tiny negatives for identical rows
+    return (log_p.exp() * (log_p - log_q)).sum(-1).clamp_min(0.0)
+
+
+def summarize(tokens: Sequence[TokenEvent], bucket_size: int = BUCKET_SIZE, top_n: int = 10) -> SideSummary:
+    """Counts, per-position-bucket shifts, the most frequent shifted tokens, mean KL."""
+    counts = Counter(t.shift for t in tokens)
+    n_buckets = (len(tokens) + bucket_size - 1) // bucket_size
+    shifted_by_bucket = [0] * n_buckets
+    tokens_by_bucket = [0] * n_buckets
+    for t in tokens:
+        tokens_by_bucket[t.position // bucket_size] += 1
+        if t.shift == "shifted":
+            shifted_by_bucket[t.position // bucket_size] += 1
+    shifted_texts = Counter(t.text for t in tokens if t.shift == "shifted")
+    kls = [t.kl for t in tokens if t.kl is not None]
+    return SideSummary(
+        n=len(tokens),
+        unshifted=counts["unshifted"],
+        marginal=counts["marginal"],
+        shifted=counts["shifted"],
+        bucket_size=bucket_size,
+        shifted_by_bucket=tuple(shifted_by_bucket),
+        tokens_by_bucket=tuple(tokens_by_bucket),
+        top_shifted=tuple(shifted_texts.most_common(top_n)),
+        mean_kl=sum(kls) / len(kls) if kls else None,
+    )
+
+
+def closure(bare: SideSummary, urial: SideSummary) -> float | None:
+    """In-context closure: 1 - shifted_share(URIAL) / shifted_share(bare); None when bare has no shift."""
+    if bare.n == 0 or bare.shifted == 0 or urial.n == 0:
+        return None
+    return 1.0 - urial.share("shifted") / bare.share("shifted")
+
+
+def merge(summaries: Iterable[SideSummary], top_n: int = 10) -> SideSummary:
+    """Pool several answers' summaries (e.g. over all queries of a batch)."""
+    summaries = list(summaries)
+    top: Counter[str] = Counter()
+    width = max((len(s.shifted_by_bucket) for s in summaries), default=0)
+    shifted_by_bucket = [0] * width
+    tokens_by_bucket = [0] * width
+    kl_sum, kl_n = 0.0, 0
+    for s in summaries:
+        top.update(dict(s.top_shifted))
+        for i, (k, m) in enumerate(zip(s.shifted_by_bucket, s.tokens_by_bucket)):
+            shifted_by_bucket[i] += k
+            tokens_by_bucket[i] += m
+        if s.mean_kl is not None:
+            kl_sum += s.mean_kl * s.n
+            kl_n += s.n
+    return SideSummary(
+        n=sum(s.n for s in summaries),
+        unshifted=sum(s.unshifted for s in summaries),
+        marginal=sum(s.marginal for s in summaries),
+        shifted=sum(s.shifted for s in summaries),
+        bucket_size=summaries[0].bucket_size if summaries else BUCKET_SIZE,
+        shifted_by_bucket=tuple(shifted_by_bucket),
+        tokens_by_bucket=tuple(tokens_by_bucket),
+        top_shifted=tuple(top.most_common(top_n)),
+        mean_kl=kl_sum / kl_n if kl_n else None,
+    )

@@ -1,0 +1,1 @@
+"""Writers of comparison results: JSON Lines records, CSV rows, rich `pretty` text, HTML."""

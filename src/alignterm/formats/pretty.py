@@ -1,0 +1,75 @@
+"""`--format pretty`: each answer with its tokens coloured by shift category, and the summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from ..display import visible
+from ..themes import DEFAULT_PALETTE
+
+SIDE_TITLES = {
+    "aligned": "Aligned (coloured by rank under base)",
+    "base": "Base + {prompt} (coloured by rank under aligned)",
+}
+
+
+def answer_text(tokens: list[dict[str, Any]], palette: dict[str, str] = DEFAULT_PALETTE) -> Text:
+    """The answer as rich Text: one span per token, shifted tokens bold."""
+    out = Text()
+    for t in tokens:
+        style = palette[t["shift"]]
+        if t["shift"] == "shifted":
+            style += " bold"
+        out.append(visible(t["text"]), style=style)
+    return out
+
+
+def legend(palette: dict[str, str] = DEFAULT_PALETTE) -> Text:
+    return Text.assemble(
+        ("unshifted", palette["unshifted"]), " rank 1   ",
+        ("marginal", palette["marginal"]), " rank 2-3   ",
+        ("shifted", palette["shifted"] + " bold"), " rank ≥ 4",
+    )
+
+
+def summary_table(record: dict[str, Any]) -> Table:
+    table = Table(box=None, pad_edge=False)
+    for col in ("", "tokens", "unshifted", "marginal", "shifted", "mean KL"):
+        table.add_column(col, justify="left" if not col else "right")
+    rows = [("aligned | base", record["summary"]["aligned"])]
+    if "aligned_bare" in record["summary"]:
+        rows[0] = ("aligned | base+URIAL", record["summary"]["aligned"])
+        rows.append(("aligned | base bare", record["summary"]["aligned_bare"]))
+    rows.append(("base | aligned", record["summary"]["base"]))
+    for name, s in rows:
+        kl = "-" if s["mean_kl"] is None else f"{s['mean_kl']:.3f}"
+        table.add_row(name, str(s["n"]), *(f"{s['shares'][c]:.1%}" for c in ("unshifted", "marginal", "shifted")), kl)
+    return table
+
+
+def render(record: dict[str, Any]) -> Group:
+    """A whole comparison, ready for `Console.print`."""
+    prompt = "bare prompt" if record["urial"] is None else f"URIAL ({record['urial']})"
+    parts: list[Any] = [Text(f"Query: {visible(record['query'])}", style="bold")]
+    for side in ("aligned", "base"):
+        title = SIDE_TITLES[side].format(prompt=prompt)
+        parts.append(Panel(answer_text(record[side]["tokens"]), title=title, title_align="left"))
+    parts.append(legend())
+    parts.append(summary_table(record))
+    s = record["summary"]
+    if s.get("closure") is not None:
+        parts.append(Text(f"in-context closure: {s['closure']:.2f}  (1 - shifted share with URIAL / with bare prompt)"))
+    top = s["aligned"]["top_shifted"]
+    if top:
+        parts.append(Text("most frequent shifted aligned tokens: " + ", ".join(f"{visible(t)!r}×{n}" for t, n in top)))
+    return Group(*parts)
+
+
+def print_record(console: Console, record: dict[str, Any]) -> None:
+    console.print(render(record))
+    console.print()

@@ -1,0 +1,82 @@
+"""A comparison result as the JSON object of DESIGN §3 (one line of `analyze` output)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..engine.events import ComparisonResult, SideResult, SideSummary, TokenEvent
+
+
+def token_record(t: TokenEvent, top_k: int) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "id": t.id,
+        "text": t.text,
+        "logprob": t.logprob,
+        "other_rank": t.other_rank,
+        "other_logprob": t.other_logprob,
+        "shift": t.shift,
+        "kl": t.kl,
+    }
+    if top_k:
+        rec["top"] = [{"id": e.id, "text": e.text, "logprob": e.logprob} for e in t.top[:top_k]]
+        rec["other_top"] = [{"id": e.id, "text": e.text, "logprob": e.logprob} for e in t.other_top[:top_k]]
+    return rec
+
+
+def side_record(side: SideResult, top_k: int) -> dict[str, Any]:
+    return {
+        "prompt_ids": side.prompt_ids,
+        "text": side.text,
+        "finish_reason": side.finish_reason,
+        "tokens": [token_record(t, top_k) for t in side.tokens],
+    }
+
+
+def summary_record(s: SideSummary) -> dict[str, Any]:
+    return {
+        **s.counts(),
+        "shares": {c: s.share(c) for c in ("unshifted", "marginal", "shifted")},
+        "shifted_by_position": {"bucket_size": s.bucket_size, "shifted": list(s.shifted_by_bucket),
+                                "tokens": list(s.tokens_by_bucket)},
+        "top_shifted": [[text, n] for text, n in s.top_shifted],
+        "mean_kl": s.mean_kl,
+    }
+
+
+def result_record(
+    result: ComparisonResult,
+    *,
+    base_model: str,
+    aligned_model: str,
+    urial: str | None,
+    top_k: int = 0,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The DESIGN §3 object; `extra` carries the input line's other keys (e.g. "id")."""
+    summary: dict[str, Any] = {
+        "aligned": summary_record(result.summary.aligned),
+        "base": summary_record(result.summary.base),
+    }
+    if result.summary.aligned_bare is not None:
+        summary["aligned_bare"] = summary_record(result.summary.aligned_bare)
+        summary["closure"] = result.summary.closure
+    record: dict[str, Any] = dict(extra or {})
+    record.update(
+        {
+            "query": result.query,
+            "base_model": base_model,
+            "aligned_model": aligned_model,
+            "urial": urial,
+            "params": {
+                "max_new_tokens": result.params.max_new_tokens,
+                "temperature": result.params.temperature,
+                "top_p": result.params.top_p,
+                "repetition_penalty": result.params.repetition_penalty,
+                "seed": result.params.seed,
+            },
+            "aligned": side_record(result.aligned, top_k),
+            "base": side_record(result.base, top_k),
+            "summary": summary,
+        }
+    )
+    return record

@@ -1,0 +1,49 @@
+"""The shift palette: the colours of the three categories, as CSS variables a theme can override.
+
+The defaults follow the URIAL paper's web view (unshifted blue, marginal amber, shifted red).
+Widgets read them through component classes in their DEFAULT_CSS, so a Textual theme that
+sets `shift-unshifted` / `shift-marginal` / `shift-shifted` in its `variables` recolours
+the app without touching a widget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from alignterm.engine.events import Category
+
+
+@dataclass(frozen=True)
+class ShiftPalette:
+    """Foreground colours of the categories (any Textual colour string)."""
+
+    unshifted: str = "#5ea1ff"
+    marginal: str = "#f0a830"
+    shifted: str = "#ff5555"
+
+    def colour(self, category: Category) -> str:
+        return getattr(self, category)
+
+    def css_variables(self) -> dict[str, str]:
+        """The theme variables the widgets' CSS refers to."""
+        return {
+            "shift-unshifted": self.unshifted,
+            "shift-marginal": self.marginal,
+            "shift-shifted": self.shifted,
+        }
+
+
+DEFAULT_PALETTE = ShiftPalette()
+
+# What stands for a category when colour is off (monochrome mode): a text style, and the
+# words the legend uses for it.
+MONO_STYLE: dict[str, str] = {"unshifted": "", "marginal": "bold", "shifted": "bold reverse"}
+MONO_LEGEND: dict[str, str] = {"unshifted": "plain", "marginal": "bold", "shifted": "reverse"}
+
+# How a category is described to a person (the paper's ranks).
+CATEGORY_RANKS: dict[str, str] = {"unshifted": "rank 1", "marginal": "rank 2–3", "shifted": "rank ≥4"}
+
+
+def visible_whitespace(text: str) -> str:
+    """Token text with spaces, tabs and newlines drawn as visible marks (for the inspector)."""
+    return text.replace(" ", "␣").replace("\t", "→").replace("\r", "␍").replace("\n", "⏎")

@@ -1,0 +1,407 @@
+"""AnswerPane: one model's answer, token by token, coloured by its shift category.
+
+A line-oriented ScrollView in the manner of Textual's Log widget and Toolong: tokens are
+laid out into wrapped lines once, each line renders to a cached Strip, and appending a
+token invalidates and repaints only the line(s) it touched. The pane never computes a
+measure: a token's category, ranks and top-k all come from its TokenEvent.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, NamedTuple, Sequence
+
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from alignterm.engine.events import TokenEvent
+
+
+class Piece(NamedTuple):
+    """A run of one token's text on one line (a token may wrap or hold newlines)."""
+
+    token: int
+    text: str
+    blank: bool  # only whitespace (or a newline mark): coloured as a background
+
+
+def _split_cells(text: str, cells: int) -> tuple[str, str]:
+    """Split `text` after at most `cells` terminal cells (at least one character)."""
+    used = 0
+    for i, ch in enumerate(text):
+        w = cell_len(ch)
+        if used + w > cells and i > 0:
+            return text[:i], text[i:]
+        used += w
+    return text, ""
+
+
+class AnswerPane(ScrollView, can_focus=True):
+    """A streaming answer with inline shift highlights and a token cursor."""
+
+    BINDINGS = [
+        Binding("left", "cursor_step(-1)", "Previous token", show=False),
+        Binding("right", "cursor_step(1)", "Next token", show=False),
+        Binding("up", "cursor_line(-1)", "Token above", show=False),
+        Binding("down", "cursor_line(1)", "Token below", show=False),
+        Binding("home", "cursor_first", "First token", show=False),
+        Binding("end", "cursor_last", "Last token", show=False),
+        Binding("n", "next_shifted", "Next shifted"),
+        Binding("p,N", "previous_shifted", "Prev shifted"),
+    ]
+
+    COMPONENT_CLASSES = {
+        "answer-pane--unshifted",
+        "answer-pane--marginal",
+        "answer-pane--shifted",
+        "answer-pane--top1-differs",
+        "answer-pane--cursor",
+        "answer-pane--placeholder",
+    }
+
+    DEFAULT_CSS = """
+    AnswerPane {
+        height: 1fr;
+        border: round $panel-lighten-2;
+        border-title-color: $text;
+        border-subtitle-color: $text-muted;
+        padding: 0 1;
+        scrollbar-gutter: stable;
+        scrollbar-size-vertical: 1;
+        overflow-x: hidden;
+    }
+    AnswerPane:focus { border: round $accent; }
+    AnswerPane > .answer-pane--unshifted { color: $shift-unshifted; }
+    AnswerPane > .answer-pane--marginal { color: $shift-marginal; }
+    AnswerPane > .answer-pane--shifted { color: $shift-shifted; text-style: bold; }
+    AnswerPane > .answer-pane--top1-differs { text-style: underline; }
+    AnswerPane > .answer-pane--cursor { background: $accent 70%; }
+    AnswerPane > .answer-pane--placeholder { color: $text-muted; text-style: italic; }
+    AnswerPane.-mono > .answer-pane--unshifted { color: $foreground; text-style: none; }
+    AnswerPane.-mono > .answer-pane--marginal { color: $foreground; text-style: bold; }
+    AnswerPane.-mono > .answer-pane--shifted { color: $foreground; text-style: bold reverse; }
+    AnswerPane.-mono > .answer-pane--cursor { background: $accent 70%; text-style: italic; }
+    """
+
+    placeholder: reactive[str] = reactive("", layout=False)
+    monochrome: reactive[bool] = reactive(False)
+
+    class CursorMoved(Message):
+        """The token cursor moved (token is None when the cursor was cleared)."""
+
+        def __init__(self, pane: "AnswerPane", index: int, token: TokenEvent | None) -> None:
+            super().__init__()
+            self.pane = pane
+            self.index = index
+            self.token = token
+
+        @property
+        def control(self) -> "AnswerPane":
+            return self.pane
+
+    def __init__(self, side: str, *, name: str | None = None, id: str | None = None, classes: str | None = None):
+        super().__init__(name=name, id=id, classes=classes)
+        self.side = side
+        self._tokens: list[TokenEvent] = []
+        self._lines: list[list[Piece]] = [[]]
+        self._line_cells: list[int] = [0]
+        self._token_lines: list[int] = []  # the line each token starts on
+        self._wrap_width = 0
+        self._cache: dict[int, Strip] = {}
+        self._cursor = -1
+
+    # ---- content ---------------------------------------------------------------------
+
+    @property
+    def tokens(self) -> Sequence[TokenEvent]:
+        return self._tokens
+
+    @property
+    def text(self) -> str:
+        return "".join(t.text for t in self._tokens)
+
+    @property
+    def line_count(self) -> int:
+        return len(self._lines) if self._tokens else 0
+
+    def append(self, token: TokenEvent) -> None:
+        """Add one token at the end, repainting only the lines it lands on."""
+        self.extend((token,))
+
+    def extend(self, tokens: Iterable[TokenEvent]) -> None:
+        """Add tokens at the end, repainting only the lines they land on."""
+        follow = self.scroll_offset.y >= self.max_scroll_y
+        first = len(self._lines) - 1
+        added = False
+        for token in tokens:
+            self._tokens.append(token)
+            if self._wrap_width:
+                self._place(len(self._tokens) - 1)
+            added = True
+        if not added:
+            return
+        for y in range(first, len(self._lines)):
+            self._cache.pop(y, None)
+        self._update_virtual_size()
+        self.refresh_lines(first, len(self._lines) - first)
+        if follow and self._cursor < 0:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+
+    def set_tokens(self, tokens: Iterable[TokenEvent]) -> None:
+        """Replace the whole answer (after a run, or a session replay)."""
+        self._tokens = list(tokens)
+        if self._cursor >= len(self._tokens):
+            self._cursor = len(self._tokens) - 1
+        self._relayout()
+
+    def recolor(self, tokens: Sequence[TokenEvent]) -> None:
+        """Swap in re-scored events for the same tokens: same text, new measures, same layout."""
+        if len(tokens) != len(self._tokens) or any(a.id != b.id for a, b in zip(tokens, self._tokens)):
+            self.set_tokens(tokens)
+            return
+        self._tokens = list(tokens)
+        self._cache.clear()
+        self.refresh()
+        if self._cursor >= 0:
+            self.post_message(self.CursorMoved(self, self._cursor, self._tokens[self._cursor]))
+
+    def clear(self) -> None:
+        self._tokens = []
+        self._cursor = -1
+        self._relayout()
+        self.scroll_home(animate=False, immediate=True)
+
+    # ---- layout ----------------------------------------------------------------------
+
+    def _new_line(self) -> None:
+        self._lines.append([])
+        self._line_cells.append(0)
+
+    def _put(self, index: int, text: str, blank: bool) -> None:
+        """Place one newline-free run of a token, wrapping at token boundaries where it can."""
+        width = max(1, self._wrap_width)
+        while True:
+            cells = cell_len(text)
+            room = width - self._line_cells[-1]
+            if cells <= room or (blank and self._line_cells[-1] > 0):
+                # whitespace may hang past the edge instead of starting a line of its own
+                self._lines[-1].append(Piece(index, text, blank))
+                self._line_cells[-1] += cells
+                return
+            if self._line_cells[-1] > 0 and (cells <= width or room <= 0):
+                self._new_line()
+                continue
+            head, text = _split_cells(text, room)
+            self._lines[-1].append(Piece(index, head, blank))
+            self._line_cells[-1] += cell_len(head)
+            self._new_line()
+
+    def _place(self, index: int) -> None:
+        text = self._tokens[index].text
+        self._token_lines.append(len(self._lines) - 1)
+        placed = False
+        for k, part in enumerate(text.split("\n")):
+            if k:
+                if not placed:  # a newline-only token still needs a cell for its colour and the cursor
+                    self._put(index, " ", True)
+                    self._token_lines[index] = len(self._lines) - 1
+                    placed = True
+                self._new_line()
+            if part:
+                if not placed:
+                    self._token_lines[index] = len(self._lines) - 1
+                self._put(index, part, not part.strip())
+                placed = True
+        if not placed:  # an empty piece (a partial UTF-8 byte): keep it addressable
+            self._lines[-1].append(Piece(index, "", True))
+
+    def _relayout(self) -> None:
+        self._lines = [[]]
+        self._line_cells = [0]
+        self._token_lines = []
+        self._cache.clear()
+        if self._wrap_width:
+            for i in range(len(self._tokens)):
+                self._place(i)
+        self._update_virtual_size()
+        self.refresh()
+
+    def _update_virtual_size(self) -> None:
+        self.virtual_size = Size(self._wrap_width, self.line_count)
+
+    def on_resize(self, event: events.Resize) -> None:
+        width = self.scrollable_content_region.width
+        if width != self._wrap_width:
+            self._wrap_width = width
+            self._relayout()
+            if self._cursor >= 0:
+                self._scroll_to_cursor()
+
+    # ---- styles ----------------------------------------------------------------------
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._cache.clear()
+
+    def watch_monochrome(self, value: bool) -> None:
+        self.set_class(value, "-mono")
+        self._cache.clear()
+        self.refresh()
+
+    def watch_placeholder(self) -> None:
+        if not self._tokens:
+            self._cache.clear()
+            self.refresh()
+
+    def token_style(self, index: int) -> Style:
+        """The rich style token `index` is drawn with (colour class, underline, cursor)."""
+        token = self._tokens[index]
+        style = self.get_component_rich_style(f"answer-pane--{token.shift}", partial=True)
+        if token.top1_differs:
+            style += self.get_component_rich_style("answer-pane--top1-differs", partial=True)
+        return style
+
+    def render_answer_line(self, y: int) -> Strip:
+        """Line `y` of the laid-out answer, uncropped, each segment tagged with its token."""
+        cached = self._cache.get(y)
+        if cached is not None:
+            return cached
+        base = self.rich_style
+        segments: list[Segment] = []
+        if not self._tokens:
+            if y == 0 and self.placeholder:
+                style = base + self.get_component_rich_style("answer-pane--placeholder", partial=True)
+                segments.append(Segment(self.placeholder, style))
+        elif y < len(self._lines):
+            cursor_style = self.get_component_rich_style("answer-pane--cursor", partial=True)
+            for piece in self._lines[y]:
+                style = base + self.token_style(piece.token)
+                if piece.blank and self._tokens[piece.token].shift != "unshifted" and style.color:
+                    style += Style(bgcolor=style.color)  # a coloured space would be invisible
+                if piece.token == self._cursor:
+                    style += cursor_style
+                segments.append(Segment(piece.text, style + Style(meta={"token": piece.token})))
+        strip = Strip(segments)
+        self._cache[y] = strip
+        return strip
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.scrollable_content_region.width
+        line = self.render_answer_line(scroll_y + y)
+        return line.crop_extend(scroll_x, scroll_x + width, self.rich_style).apply_offsets(scroll_x, scroll_y + y)
+
+    # ---- cursor ----------------------------------------------------------------------
+
+    @property
+    def cursor(self) -> int:
+        """Index of the token under the cursor, -1 for none."""
+        return self._cursor
+
+    @property
+    def cursor_token(self) -> TokenEvent | None:
+        return self._tokens[self._cursor] if 0 <= self._cursor < len(self._tokens) else None
+
+    def move_cursor(self, index: int) -> None:
+        """Put the cursor on token `index` (clamped; -1 clears it) and tell the app."""
+        index = max(-1, min(index, len(self._tokens) - 1))
+        old = self._cursor
+        self._cursor = index
+        for i in (old, index):
+            if 0 <= i < len(self._token_lines):
+                self._refresh_token(i)
+        if index >= 0:
+            self._scroll_to_cursor()
+        self.post_message(self.CursorMoved(self, index, self.cursor_token))
+
+    def _token_line_span(self, index: int) -> range:
+        start = self._token_lines[index]
+        end = self._token_lines[index + 1] if index + 1 < len(self._token_lines) else len(self._lines) - 1
+        return range(start, end + 1)
+
+    def _refresh_token(self, index: int) -> None:
+        span = self._token_line_span(index)
+        for y in span:
+            self._cache.pop(y, None)
+        self.refresh_lines(span.start, len(span))
+
+    def _scroll_to_cursor(self) -> None:
+        if 0 <= self._cursor < len(self._token_lines):
+            y = self._token_lines[self._cursor]
+            self.scroll_to_region(Region(0, y, 1, 1), animate=False, immediate=True)
+
+    def _start_of(self, index: int) -> tuple[int, int]:
+        """(line, x) of the first cell of token `index`."""
+        y = self._token_lines[index]
+        x = 0
+        for piece in self._lines[y]:
+            if piece.token == index:
+                return y, x
+            x += cell_len(piece.text)
+        return y, x
+
+    def action_cursor_step(self, step: int) -> None:
+        if not self._tokens:
+            return
+        start = (0 if step > 0 else len(self._tokens) - 1) if self._cursor < 0 else self._cursor + step
+        self.move_cursor(max(0, min(start, len(self._tokens) - 1)))
+
+    def action_cursor_line(self, step: int) -> None:
+        if not self._tokens:
+            return
+        if self._cursor < 0:
+            self.move_cursor(0)
+            return
+        y, x = self._start_of(self._cursor)
+        target = y + step
+        if not 0 <= target < len(self._lines) or not self._lines[target]:
+            return
+        cells = 0
+        for piece in self._lines[target]:
+            cells += cell_len(piece.text)
+            if cells > x:
+                self.move_cursor(piece.token)
+                return
+        self.move_cursor(self._lines[target][-1].token)
+
+    def action_cursor_first(self) -> None:
+        if self._tokens:
+            self.move_cursor(0)
+
+    def action_cursor_last(self) -> None:
+        if self._tokens:
+            self.move_cursor(len(self._tokens) - 1)
+
+    def _find_shifted(self, indices: Iterable[int]) -> None:
+        for i in indices:
+            if self._tokens[i].shift == "shifted":
+                self.move_cursor(i)
+                return
+        self.app.bell()
+
+    def action_next_shifted(self) -> None:
+        self._find_shifted(range(self._cursor + 1, len(self._tokens)))
+
+    def action_previous_shifted(self) -> None:
+        start = self._cursor if self._cursor >= 0 else len(self._tokens)
+        self._find_shifted(range(start - 1, -1, -1))
+
+    def on_click(self, event: events.Click) -> None:
+        token = event.style.meta.get("token")
+        if token is not None:
+            self.focus()
+            self.move_cursor(token)
+
+    def on_focus(self) -> None:
+        # focusing the pane shows the cursor, so the inspector has something to show
+        if self._cursor < 0 and self._tokens:
+            top = min(self.scroll_offset.y, len(self._lines) - 1)
+            line = self._lines[top]
+            self.move_cursor(line[0].token if line else 0)

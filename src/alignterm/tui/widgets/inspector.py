@@ -1,0 +1,120 @@
+"""TokenInspector: everything the engine measured at one position, for the token under the cursor.
+
+Shows the token with its whitespace made visible, its logprob under both models, its rank
+under the other model, the KL at that position, and the two models' top-k side by side
+with the chosen token marked. Columns are always *aligned | base*, whichever pane the
+token comes from, so the eye does not have to re-learn the layout.
+"""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from alignterm.engine.events import TokenEvent, TopEntry
+
+from ..palette import CATEGORY_RANKS, visible_whitespace
+
+
+class TokenInspector(Static):
+    """The measures at the cursor's position (a read-only view of one TokenEvent)."""
+
+    DEFAULT_CSS = """
+    TokenInspector {
+        height: auto;
+        max-height: 16;
+        border: round $secondary;
+        border-title-color: $text;
+        padding: 0 1;
+        overflow-y: hidden;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.token: TokenEvent | None = None
+        self.border_title = "Token inspector"
+        self.monochrome = False
+
+    def on_mount(self) -> None:
+        self.show(None)
+
+    def show(self, token: TokenEvent | None) -> None:
+        """Display `token` (None: a hint on how to pick one)."""
+        self.token = token
+        if token is None:
+            self.update(Text("Move the cursor onto a token: Tab into an answer pane, then ← → ↑ ↓, n / p for shifted tokens, or click one.", style="italic"))
+            return
+        self.update(self._render_token(token))
+
+    def refresh_token(self) -> None:
+        self.show(self.token)
+
+    def _category_style(self, category: str) -> str:
+        if self.monochrome:
+            return {"unshifted": "", "marginal": "bold", "shifted": "bold reverse"}[category]
+        colour = self.app.get_css_variables().get(f"shift-{category}", "")
+        return f"bold {colour}".strip()
+
+    def _render_token(self, t: TokenEvent) -> Group:
+        own, other = ("aligned", "base") if t.side == "aligned" else ("base", "aligned")
+        lp = {own: t.logprob, other: t.other_logprob}
+        tops = {own: t.top, other: t.other_top}
+
+        head = Text.assemble(
+            (f"{t.side.capitalize()} #{t.position}  ", "bold"),
+            (f"“{visible_whitespace(t.text)}”", "bold reverse"),
+            "  ",
+            (t.shift, self._category_style(t.shift)),
+            f" ({CATEGORY_RANKS[t.shift]}: rank {t.other_rank} under {other})",
+        )
+        if t.top1_differs:
+            head.append("  top-1 differs", style="underline")
+        kl = "n/a" if t.kl is None else f"{t.kl:.3f} nats"
+        measures = Text.assemble(
+            ("logprob ", "dim"),
+            ("aligned ", "dim"), f"{lp['aligned']:.3f}",
+            ("  base ", "dim"), f"{lp['base']:.3f}",
+            ("   KL(aligned‖base) ", "dim"), kl,
+        )
+
+        table = Table.grid(padding=(0, 1), expand=True)
+        for _ in range(2):
+            table.add_column(justify="right", width=3, no_wrap=True)
+            table.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+            table.add_column(justify="right", width=7, no_wrap=True)
+        table.add_row(
+            "", Text("aligned top-k", style="bold"), Text("logprob", style="dim"),
+            "", Text("base top-k", style="bold"), Text("logprob", style="dim"),
+        )
+        cells = {side: self._top_rows(t, side, tops[side], t.other_rank if side == other else None, lp[side]) for side in ("aligned", "base")}
+        rows = max(len(cells["aligned"]), len(cells["base"]))
+        blank = ("", "", "")
+        for i in range(rows):
+            a = cells["aligned"][i] if i < len(cells["aligned"]) else blank
+            b = cells["base"][i] if i < len(cells["base"]) else blank
+            table.add_row(*a, *b)
+        return Group(head, measures, table)
+
+    def _top_rows(self, t: TokenEvent, side: str, top: tuple[TopEntry, ...], rank: int | None, logprob: float) -> list[tuple]:
+        """Rows for one model's top-k; the chosen token marked, appended with its rank if outside."""
+        rows = []
+        found = False
+        for i, entry in enumerate(top, start=1):
+            chosen = entry.id == t.id
+            found |= chosen
+            style = "reverse" if chosen else ""
+            rows.append((
+                Text(f"{'▶' if chosen else ''}{i}", style=style),
+                Text(visible_whitespace(entry.text), style=style),
+                Text(f"{entry.logprob:.2f}", style=style),
+            ))
+        if not found and rank is not None:
+            rows.append((
+                Text(f"▶{rank}", style="reverse"),
+                Text(visible_whitespace(t.text), style="reverse"),
+                Text(f"{logprob:.2f}", style="reverse"),
+            ))
+        return rows

@@ -1,0 +1,39 @@
+"""Legend: what the colours (or, in monochrome mode, the text styles) of the tokens mean."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from alignterm.engine.events import CATEGORIES
+
+from ..palette import CATEGORY_RANKS, MONO_STYLE
+
+
+class Legend(Static):
+    """One line: the three categories with their base ranks, and the top-1 underline."""
+
+    DEFAULT_CSS = """
+    Legend {
+        height: 1;
+        padding: 0 1;
+        color: $text-muted;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.monochrome = False
+
+    def on_mount(self) -> None:
+        self.redraw()
+
+    def redraw(self) -> None:
+        line = Text()
+        for cat in CATEGORIES:
+            style = MONO_STYLE[cat] if self.monochrome else f"bold {self.app.theme_variables.get(f'shift-{cat}', '')}"
+            line.append(cat, style=style or "default")
+            line.append(f" {CATEGORY_RANKS[cat]}   ")
+        line.append("top-1 differs", style="underline")
+        line.append("   (rank under the other model)", style="dim")
+        self.update(line)

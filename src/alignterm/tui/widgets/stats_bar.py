@@ -1,0 +1,184 @@
+"""StatsBar: per side token count, category shares, tokens/s and a sparkline of shifts; the closure.
+
+While a run streams, the counts are a tally of the TokenEvents shown so far; when the run
+ends they are replaced by the engine's Summary (the numbers the CLI reports), and after a
+URIAL edit by the re-scored summary. Nothing here measures anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rich.text import Text
+from textual.widgets import Static
+
+from alignterm.engine.events import CATEGORIES, SideSummary, Summary, TokenEvent
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: tuple[int, ...] | list[int], width: int) -> str:
+    """Block characters for `values` (at most `width` of them), scaled to the largest."""
+    values = list(values)[:width]
+    if not values:
+        return ""
+    top = max(values)
+    if top <= 0:
+        return SPARK[0] * len(values)
+    return "".join(SPARK[min(len(SPARK) - 1, round(v / top * (len(SPARK) - 1)))] for v in values)
+
+
+@dataclass
+class SideStats:
+    """What the bar knows about one side."""
+
+    n: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0))
+    tokens_per_s: float | None = None
+    summary: SideSummary | None = None
+
+    def share(self, category: str) -> float:
+        if self.summary is not None:
+            return self.summary.share(category)  # type: ignore[arg-type]
+        return self.counts[category] / self.n if self.n else 0.0
+
+    def count(self, category: str) -> int:
+        return getattr(self.summary, category) if self.summary is not None else self.counts[category]
+
+    @property
+    def tokens(self) -> int:
+        return self.summary.n if self.summary is not None else self.n
+
+
+class StatsBar(Static):
+    """Three lines: aligned side, base side, URIAL closure."""
+
+    DEFAULT_CSS = """
+    StatsBar {
+        height: 3;
+        padding: 0 1;
+        background: $panel;
+        color: $text;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.sides: dict[str, SideStats] = {"aligned": SideStats(), "base": SideStats()}
+        self.aligned_bare: SideSummary | None = None
+        self.closure: float | None = None
+        self.urial_label = "default"
+        self.monochrome = False
+        self.rescoring = False
+
+    def on_mount(self) -> None:
+        self._redraw()
+
+    def on_resize(self) -> None:
+        self._redraw()
+
+    # ---- updates from the app ------------------------------------------------------
+
+    def reset(self, *, sides: tuple[str, ...] = ("aligned", "base")) -> None:
+        for side in sides:
+            self.sides[side] = SideStats()
+        if "aligned" in sides:
+            self.aligned_bare = None
+            self.closure = None
+        self._redraw()
+
+    def tally(self, token: TokenEvent) -> None:
+        stats = self.sides[token.side]
+        stats.n += 1
+        stats.counts[token.shift] += 1
+        self._redraw()
+
+    def set_speed(self, side: str, tokens_per_s: float) -> None:
+        self.sides[side].tokens_per_s = tokens_per_s
+        self._redraw()
+
+    def set_summary(self, summary: Summary, *, sides: tuple[str, ...] = ("aligned", "base")) -> None:
+        for side in sides:
+            self.sides[side].summary = getattr(summary, side)
+        if "aligned" in sides:
+            self.aligned_bare = summary.aligned_bare
+            self.closure = summary.closure
+        self._redraw()
+
+    def set_rescored(self, aligned: SideSummary, bare: SideSummary | None, closure: float | None) -> None:
+        self.sides["aligned"].summary = aligned
+        self.aligned_bare = bare
+        self.closure = closure
+        self.rescoring = False
+        self._redraw()
+
+    def set_urial_label(self, label: str) -> None:
+        self.urial_label = label
+        self._redraw()
+
+    def set_rescoring(self, busy: bool) -> None:
+        self.rescoring = busy
+        self._redraw()
+
+    # ---- drawing -------------------------------------------------------------------
+
+    def _style(self, category: str) -> str:
+        if self.monochrome:
+            return {"unshifted": "", "marginal": "bold", "shifted": "bold reverse"}[category]
+        return self.app.theme_variables.get(f"shift-{category}", "")
+
+    def _side_line(self, label: str, side: str, width: int) -> Text:
+        stats = self.sides[side]
+        line = Text.assemble((f"{label:<11}", "bold"), f"{stats.tokens:>4} tok ")
+        if not stats.tokens:
+            line.append("—", style="dim")
+            return line
+        for cat, letter in zip(CATEGORIES, "UMS"):
+            line.append(" ")
+            line.append(f"{letter} {stats.share(cat) * 100:4.1f}%", style=self._style(cat))
+        if stats.tokens_per_s is not None:
+            line.append(f"  {stats.tokens_per_s:5.1f} tok/s")
+        if stats.summary is not None and stats.summary.shifted_by_bucket:
+            room = max(0, width - line.cell_len - 3)
+            spark = sparkline(stats.summary.shifted_by_bucket, room)
+            if spark:
+                line.append("  ")
+                line.append(spark, style=self._style("shifted"))
+        return line
+
+    def _closure_line(self) -> Text:
+        line = Text()
+        if self.urial_label == "none":
+            line.append("bare prompt (no URIAL)", style="bold")
+            line.append("  closure needs a URIAL prompt", style="dim")
+            return line
+        line.append(f"URIAL {self.urial_label}", style="bold")
+        aligned = self.sides["aligned"].summary
+        if self.rescoring:
+            line.append("  re-scoring…", style="italic")
+        elif aligned is not None and self.aligned_bare is not None:
+            line.append("  aligned shifted: bare ")
+            line.append(f"{self.aligned_bare.share('shifted') * 100:.1f}%", style=self._style("shifted"))
+            line.append(" → URIAL ")
+            line.append(f"{aligned.share('shifted') * 100:.1f}%", style=self._style("shifted"))
+        line.append("  closure ")
+        line.append("—" if self.closure is None else f"{self.closure:.2f}", style="bold")
+        return line
+
+    def _redraw(self) -> None:
+        if not self.is_mounted:
+            return
+        width = self.content_region.width or 80
+        self.update(Text("\n").join([
+            self._side_line("Aligned", "aligned", width),
+            self._side_line("Base+URIAL" if self.urial_label != "none" else "Base", "base", width),
+            self._closure_line(),
+        ]))
+
+    def plain_lines(self) -> list[str]:
+        """The bar's text as shown (for tests and screen readers)."""
+        return [str(t) for t in (
+            self._side_line("Aligned", "aligned", 200),
+            self._side_line("Base", "base", 200),
+            self._closure_line(),
+        )]
