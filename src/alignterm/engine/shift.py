@@ -45,7 +45,7 @@ def kl_divergence(p_logits: "torch.Tensor", q_logits: "torch.Tensor") -> "torch.
 def summarize(tokens: Sequence[TokenEvent], bucket_size: int = BUCKET_SIZE, top_n: int = 10) -> SideSummary:
     """Counts, per-position-bucket shifts, the most frequent shifted tokens, mean KL."""
     counts = Counter(t.shift for t in tokens)
-    n_buckets = (len(tokens) + bucket_size - 1) // bucket_size
+    n_buckets = max((t.position for t in tokens), default=-1) // bucket_size + 1
     shifted_by_bucket = [0] * n_buckets
     tokens_by_bucket = [0] * n_buckets
     for t in tokens:

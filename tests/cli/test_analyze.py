@@ -1,0 +1,120 @@
+"""`alignterm analyze` through the real command line: the JSON contract, and bad input."""
+
+import json
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from alignterm.engine import shift
+from alignterm.engine.demo import ALIGNED_DIR, BASE_DIR
+
+from ..conftest import make_random_model, run_cli
+
+
+@pytest.fixture(scope="module")
+def analyzed(tmp_path_factory, queries):
+    folder = tmp_path_factory.mktemp("analyze")
+    qfile = folder / "q.jsonl"
+    qfile.write_text("".join(json.dumps({"id": f"q{i}", "query": q}) + "\n" for i, q in enumerate(queries[:3])))
+    out = folder / "out.jsonl"
+    proc = run_cli("analyze", "--queries", str(qfile), "-o", str(out), "--max-new-tokens", "60", "--top-k", "3")
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def test_one_record_per_query_in_the_design_shape(analyzed, queries):
+    assert [r["query"] for r in analyzed] == queries[:3]
+    assert [r["id"] for r in analyzed] == ["q0", "q1", "q2"]  # other keys are carried over
+    for r in analyzed:
+        assert r["base_model"] == str(BASE_DIR.resolve()) and r["aligned_model"] == str(ALIGNED_DIR.resolve())
+        assert r["urial"] == "default"
+        for side in ("aligned", "base"):
+            s = r[side]
+            assert isinstance(s["prompt_ids"], list) and s["text"]
+            for t in s["tokens"]:
+                assert set(t) >= {"id", "text", "logprob", "other_rank", "other_logprob", "shift", "kl"}
+                assert t["shift"] == shift.category(t["other_rank"])
+                assert len(t["top"]) == len(t["other_top"]) == 3
+            counts = r["summary"][side]
+            assert counts["n"] == len(s["tokens"])
+            assert counts["unshifted"] + counts["marginal"] + counts["shifted"] == counts["n"]
+        assert "aligned_bare" in r["summary"] and "closure" in r["summary"]
+
+
+@pytest.mark.parametrize("side,other_dir", [("aligned", BASE_DIR), ("base", ALIGNED_DIR)])
+def test_every_rank_equals_one_recomputed_from_a_plain_forward_pass(analyzed, side, other_dir):
+    """Ranks are verifiable by anyone: other model, context = the other side's prompt_ids + tokens."""
+    model = AutoModelForCausalLM.from_pretrained(other_dir, dtype=torch.float32).eval()
+    other_side = "base" if side == "aligned" else "aligned"
+    for r in analyzed:
+        prompt = r[other_side]["prompt_ids"]
+        ids = [t["id"] for t in r[side]["tokens"]]
+        if not ids:
+            continue
+        with torch.inference_mode():
+            logits = model(input_ids=torch.tensor([prompt + ids])).logits[0, len(prompt) - 1 : -1]
+        chosen = logits.gather(-1, torch.tensor(ids)[:, None])
+        ranks = ((logits > chosen).sum(-1) + 1).tolist()
+        assert ranks == [t["other_rank"] for t in r[side]["tokens"]]
+        lp = torch.log_softmax(logits, -1).gather(-1, torch.tensor(ids)[:, None])[:, 0]
+        assert max(abs(a - t["other_logprob"]) for a, t in zip(lp.tolist(), r[side]["tokens"])) < 1e-3
+
+
+def test_urial_none_gives_the_bare_prompt_without_closure(queries):
+    proc = run_cli("analyze", "--query", queries[0], "--urial", "none", "--max-new-tokens", "20", "--format", "jsonl")
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["urial"] is None and "closure" not in r["summary"]
+
+
+def test_pretty_and_csv_formats(queries, tmp_path):
+    proc = run_cli("analyze", "--query", queries[0], "--max-new-tokens", "20", "--format", "pretty")
+    assert proc.returncode == 0, proc.stderr
+    assert "Aligned" in proc.stdout and "unshifted" in proc.stdout and "closure" in proc.stdout
+    out = tmp_path / "t.csv"
+    proc = run_cli("analyze", "--query", queries[0], "--max-new-tokens", "20", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("query_index,query,side,position,id") and len(lines) > 2
+
+
+def _one_clear_line(proc):
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return lines[0]
+
+
+def test_missing_model_path_exits_2_with_one_line(tmp_path):
+    line = _one_clear_line(run_cli("analyze", "--query", "hi", "--base", str(tmp_path / "nope"), "--aligned", str(ALIGNED_DIR)))
+    assert "not found" in line
+
+
+def test_empty_query_exits_2_with_one_line():
+    assert "empty" in _one_clear_line(run_cli("analyze", "--query", "  "))
+
+
+def test_malformed_jsonl_line_exits_2_naming_the_line(tmp_path):
+    f = tmp_path / "q.jsonl"
+    f.write_text('{"query": "fine"}\n{"query": oops}\n')
+    assert "line 2" in _one_clear_line(run_cli("analyze", "--queries", str(f)))
+
+
+def test_only_one_model_given_exits_2():
+    assert "both --base and --aligned" in _one_clear_line(run_cli("analyze", "--query", "hi", "--base", str(BASE_DIR)))
+
+
+def test_zero_max_new_tokens_exits_2():
+    assert "--max-new-tokens" in _one_clear_line(run_cli("analyze", "--query", "hi", "--max-new-tokens", "0"))
+
+
+def test_mismatched_tokenizers_are_refused(tmp_path):
+    other = make_random_model(tmp_path / "other", ["completely different text for another vocabulary"] * 20)
+    line = _one_clear_line(run_cli("analyze", "--query", "hi", "--base", str(other), "--aligned", str(ALIGNED_DIR)))
+    assert "tokenizers differ" in line
+
+
+def test_a_model_without_chat_template_as_aligned_is_refused():
+    line = _one_clear_line(run_cli("analyze", "--query", "hi", "--base", str(BASE_DIR), "--aligned", str(BASE_DIR)))
+    assert "chat template" in line

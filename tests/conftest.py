@@ -1,0 +1,60 @@
+"""Shared fixtures: the bundled demo pair, loaded once per test session."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from alignterm.engine.backend import ModelSpec
+from alignterm.engine.demo import ALIGNED_DIR, BASE_DIR, demo_queries
+
+
+@pytest.fixture(scope="session")
+def demo_specs() -> tuple[ModelSpec, ModelSpec]:
+    return ModelSpec(str(BASE_DIR), device="cpu"), ModelSpec(str(ALIGNED_DIR), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def comparator(demo_specs):
+    from alignterm.engine.compare import Comparator
+
+    return Comparator.load(*demo_specs)
+
+
+@pytest.fixture(scope="session")
+def queries() -> list[str]:
+    return [q["query"] for q in demo_queries()]
+
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`alignterm ARGS` in a fresh process, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "alignterm", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def make_random_model(folder: Path, corpus: list[str], vocab_size: int = 400) -> Path:
+    """A tiny random Llama with its own freshly trained byte-level BPE tokenizer (for mismatch tests)."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    special = ["<|endoftext|>", "<|user|>", "<|assistant|>", "<|end|>"]
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(corpus, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|endoftext|>")
+    fast.chat_template = "{{ bos_token }}{% for m in messages %}<|user|>\n{{ m['content'] }}<|end|>\n{% endfor %}<|assistant|>\n"
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
+                      tie_word_embeddings=True, bos_token_id=0, eos_token_id=0)
+    LlamaForCausalLM(cfg).save_pretrained(folder)
+    fast.save_pretrained(folder)
+    return folder

@@ -1,0 +1,108 @@
+"""A comparison run on the real demo pair: events, stops, cancel, live vs batch, the TDS picture."""
+
+import pytest
+
+from alignterm.engine.backend import CancelToken, DecodingParams
+from alignterm.engine.compare import ComparisonRequest
+from alignterm.engine.events import RunFinished, RunStarted, SideFinished, TokenEvent
+from alignterm.engine.prompts import load_urial
+
+PARAMS = DecodingParams(max_new_tokens=80)
+
+
+@pytest.fixture(scope="module")
+def streamed(comparator, queries):
+    request = ComparisonRequest(queries[0], load_urial("default"), PARAMS, live=True)
+    return list(comparator.run(request))
+
+
+def test_a_run_streams_both_sides_then_finishes(streamed):
+    assert isinstance(streamed[0], RunStarted)
+    assert isinstance(streamed[-1], RunFinished)
+    sides_seen = [e.side for e in streamed if isinstance(e, TokenEvent)]
+    # both panes stream at once: the first tokens of the two sides interleave
+    assert sides_seen[:4].count("aligned") >= 1 and sides_seen[:4].count("base") >= 1
+    finished = {e.side: e for e in streamed if isinstance(e, SideFinished)}
+    assert set(finished) == {"aligned", "base"}
+    result = streamed[-1].result
+    for side in ("aligned", "base"):
+        tokens = [e for e in streamed if isinstance(e, TokenEvent) and e.side == side]
+        assert tokens == result.side(side).tokens
+        assert [t.position for t in tokens] == list(range(len(tokens)))
+        assert finished[side].text == result.side(side).text
+
+
+def test_the_aligned_answer_ends_at_its_end_of_turn(streamed):
+    result = streamed[-1].result
+    assert result.aligned.finish_reason == "eos"
+    assert "<|end|>" not in result.aligned.text and result.aligned.text.strip()
+
+
+def test_the_base_answer_stops_at_the_next_query_without_the_fence(streamed):
+    result = streamed[-1].result
+    assert result.base.finish_reason == "stop"
+    assert "# Query" not in result.base.text and "```" not in result.base.text
+    assert result.base.text.strip()
+
+
+def test_batch_scoring_gives_the_same_measures_as_live_scoring(comparator, queries, streamed):
+    batch = comparator.compare(ComparisonRequest(queries[0], load_urial("default"), PARAMS, live=False))
+    live = streamed[-1].result
+    for side in ("aligned", "base"):
+        a, b = live.side(side).tokens, batch.side(side).tokens
+        assert [t.id for t in a] == [t.id for t in b]
+        assert [t.other_rank for t in a] == [t.other_rank for t in b]
+        assert max(abs(x.other_logprob - y.other_logprob) for x, y in zip(a, b)) < 1e-4
+    assert live.summary.closure == pytest.approx(batch.summary.closure)
+
+
+def test_urial_runs_report_the_bare_baseline_and_closure(streamed):
+    summary = streamed[-1].result.summary
+    assert summary.aligned_bare is not None and summary.aligned_bare.n == summary.aligned.n
+    if summary.aligned_bare.shifted:
+        expected = 1 - summary.aligned.share("shifted") / summary.aligned_bare.share("shifted")
+        assert summary.closure == pytest.approx(expected)
+
+
+def test_cancel_stops_within_one_token_and_keeps_the_partial_answers(comparator, queries):
+    cancel = CancelToken()
+    seen = []
+    for event in comparator.run(ComparisonRequest(queries[1], load_urial("default"), PARAMS), cancel):
+        if isinstance(event, TokenEvent):
+            seen.append(event)
+            if len(seen) == 6:
+                cancel.cancel()
+        if isinstance(event, RunFinished):
+            result = event.result
+    assert result.cancelled
+    assert {result.aligned.finish_reason, result.base.finish_reason} <= {"cancelled", "eos", "stop"}
+    n = len(result.aligned.tokens) + len(result.base.tokens)
+    assert 6 <= n <= 6 + 2 + 4  # at most one more token per side (+ the held-back fence candidates)
+    assert result.aligned.text == comparator.aligned.tokenizer.decode([t.id for t in result.aligned.tokens])
+
+
+def test_rescore_with_the_same_prompt_reproduces_the_run(comparator, streamed):
+    result = streamed[-1].result
+    again = comparator.rescore_aligned(result, result.urial)
+    assert [t.other_rank for t in again.tokens] == [t.other_rank for t in result.aligned.tokens]
+    assert again.closure == pytest.approx(result.summary.closure)
+    bare = comparator.rescore_aligned(result, None)
+    assert [t.shift for t in bare.tokens] == [t.shift for t in result.aligned_bare]
+    assert bare.closure is None
+
+
+def test_the_demo_pair_shows_the_papers_picture(comparator, queries):
+    """Most aligned tokens unshifted under the bare base; the shifted ones are mostly style."""
+    from alignterm.engine import shift
+
+    results = [comparator.compare(ComparisonRequest(q, None, PARAMS, live=False)) for q in queries]
+    pooled = shift.merge(r.summary.aligned for r in results)
+    assert pooled.share("unshifted") >= 0.8
+    assert 0 < pooled.share("shifted") <= 0.15
+    styled = {"Hello", "Sure", "However", "hope", "help", "important", "note", "!", "Let", "Certainly", "Hi"}
+    top = [text.strip() for text, _ in pooled.top_shifted[:5]]
+    assert sum(any(s in t for s in styled) for t in top) >= 3, top
+    # shifts concentrate early: the first bucket holds a larger share of shifted tokens than the rest
+    first = pooled.shifted_by_bucket[0] / pooled.tokens_by_bucket[0]
+    rest = sum(pooled.shifted_by_bucket[1:]) / max(1, sum(pooled.tokens_by_bucket[1:]))
+    assert first > rest
