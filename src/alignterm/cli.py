@@ -42,7 +42,6 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="alignterm", description="Compare a base model with its aligned sibling, token by token.")
     _model_flags(parser)
-    parser.add_argument("--session", metavar="FILE", help="open a saved session")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     an = sub.add_parser("analyze", help="compare on queries without the app; write JSONL, CSV, HTML or pretty text")
