@@ -26,7 +26,9 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--backend", choices=BACKENDS, default="auto")
     g.add_argument("--device", choices=DEVICES, default="auto")
     g.add_argument("--dtype", choices=DTYPES, default="auto")
-    g.add_argument("--n-gpu-layers", type=int, default=None, metavar="N", help="GGUF: layers to offload")
+    g.add_argument("--n-gpu-layers", type=int, default=None, metavar="N",
+                   help="GGUF: layers to offload to the GPU (default: all, when llama.cpp has GPU support)")
+    g.add_argument("--n-ctx", type=int, default=None, metavar="N", help="GGUF: context size (default: the model's, <= 4096)")
     g.add_argument("--trust-remote-code", action="store_true", help="allow model folders to run their own code")
     g.add_argument("--chat-template", metavar="FILE", help="Jinja chat template for the aligned model")
     d = p.add_argument_group("prompt and decoding")
@@ -71,7 +73,7 @@ def model_specs(args: argparse.Namespace) -> tuple[ModelSpec, ModelSpec]:
     else:
         base, aligned = args.base, args.aligned
     common = dict(backend=args.backend, device=args.device, dtype=args.dtype,
-                  trust_remote_code=args.trust_remote_code, n_gpu_layers=args.n_gpu_layers)
+                  trust_remote_code=args.trust_remote_code, n_gpu_layers=args.n_gpu_layers, n_ctx=args.n_ctx)
     return ModelSpec(base, **common), ModelSpec(aligned, chat_template=args.chat_template, **common)
 
 

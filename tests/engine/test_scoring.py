@@ -50,7 +50,9 @@ def test_greedy_generation_equals_transformers_generate(comparator, queries):
     prompt = aligned.tokenizer.chat_ids(queries[0])
     ours = [s.id for s in aligned.generate(prompt, DecodingParams(max_new_tokens=24))]
     with torch.inference_mode():
-        ref = aligned.model.generate(torch.tensor([prompt]), max_new_tokens=24, do_sample=False,
+        # an explicit mask: BOS doubles as the pad token here, and generate would mask it out
+        x = torch.tensor([prompt])
+        ref = aligned.model.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=24, do_sample=False,
                                      eos_token_id=None, pad_token_id=0)[0, len(prompt):].tolist()
     n = min(len(ours), len(ref))  # transformers stops at the eos; our generator leaves that to compare
     assert n >= 5 and ours[:n] == ref[:n]

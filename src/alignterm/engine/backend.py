@@ -33,7 +33,8 @@ class ModelSpec:
     dtype: str = "auto"
     trust_remote_code: bool = False
     chat_template: str | None = None  # a Jinja file that overrides the tokenizer's template
-    n_gpu_layers: int | None = None
+    n_gpu_layers: int | None = None  # GGUF: None = all layers when llama.cpp has GPU support
+    n_ctx: int | None = None  # GGUF: context size (None = the model's, at most 4096)
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,71 @@ class Scorer(Protocol):
         """Number of context tokens held."""
 
 
+class CachedScorer:
+    """The shared half of every backend's scorer: context bookkeeping and prefix reuse.
+
+    An adapter supplies `_feed(ids) -> logits [len(ids), V]` (appending to its KV cache),
+    `_crop(keep)` (drop cached tokens from position `keep` on) and `_reset()`.
+    """
+
+    def __init__(self) -> None:
+        self._ids: list[int] = []
+        self._last: "torch.Tensor | None" = None  # [V] logits predicting the next token
+
+    def _feed(self, ids: Sequence[int]) -> "torch.Tensor":
+        raise NotImplementedError
+
+    def _crop(self, keep: int) -> None:
+        raise NotImplementedError
+
+    def _reset(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def length(self) -> int:
+        return len(self._ids)
+
+    @property
+    def next_logits(self) -> "torch.Tensor":
+        if self._last is None:
+            raise ValueError("set_context before scoring")
+        return self._last
+
+    def set_context(self, ids: Sequence[int]) -> None:
+        ids = list(ids)
+        if not ids:
+            raise ValueError("a scoring context needs at least one token")
+        if ids == self._ids and self._last is not None:
+            return
+        keep = 0
+        for a, b in zip(self._ids, ids):
+            if a != b:
+                break
+            keep += 1
+        keep = min(keep, len(ids) - 1)  # re-feed at least one token to get the last row
+        if keep == 0:
+            self._reset()
+            self._ids = []
+        elif len(self._ids) > keep:
+            self._crop(keep)
+            del self._ids[keep:]
+        self._last = self._append(ids[keep:])[-1]
+
+    def score(self, ids: Sequence[int]) -> "torch.Tensor":
+        import torch
+
+        first = self.next_logits
+        rows = self._append(ids)
+        out = torch.cat([first.unsqueeze(0), rows[:-1]])
+        self._last = rows[-1]
+        return out
+
+    def _append(self, ids: Sequence[int]) -> "torch.Tensor":
+        rows = self._feed(ids)
+        self._ids.extend(ids)
+        return rows
+
+
 @dataclass(frozen=True)
 class Step:
     """One generated token and the logits [V] (float32) it was drawn from."""
@@ -150,6 +216,10 @@ def load_backend(spec: ModelSpec) -> Backend:
         from .hf import HFBackend
 
         return HFBackend.load(spec)
+    if kind == "gguf":
+        from .gguf import GGUFBackend
+
+        return GGUFBackend.load(spec)
     raise BadInput(f"the {kind} backend is not available in this version of alignterm")
 
 

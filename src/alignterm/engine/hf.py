@@ -8,9 +8,10 @@ from typing import Iterator, Sequence
 
 import torch
 
-from .backend import DecodingParams, ModelSpec, Step, existing_path
+from .backend import CachedScorer, DecodingParams, ModelSpec, Step, existing_path
 from .errors import BadInput, ModelLoadError
 from .prompts import read_chat_template
+from .sampling import generate_with
 
 # "org/name" or "name": what a hub id looks like; anything else is meant as a local path
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -103,24 +104,13 @@ class HFTokenizer:
         return self.encode(text)
 
 
-class HFScorer:
+class HFScorer(CachedScorer):
     """Incremental scoring with a DynamicCache: one forward pass per call, whatever its length."""
 
     def __init__(self, model) -> None:
+        super().__init__()
         self._model = model
         self._cache = None
-        self._ids: list[int] = []
-        self._last: torch.Tensor | None = None  # [V] logits predicting the next token
-
-    @property
-    def length(self) -> int:
-        return len(self._ids)
-
-    @property
-    def next_logits(self) -> torch.Tensor:
-        if self._last is None:
-            raise ValueError("set_context before scoring")
-        return self._last
 
     def _feed(self, ids: Sequence[int]) -> torch.Tensor:
         from transformers import DynamicCache
@@ -131,52 +121,13 @@ class HFScorer:
         with torch.inference_mode():
             out = self._model(input_ids=x, cache=self._cache, use_cache=True)
         self._cache = out.cache
-        self._ids.extend(ids)
         return out.logits[0].float()  # [len(ids), V]
 
-    def set_context(self, ids: Sequence[int]) -> None:
-        ids = list(ids)
-        if not ids:
-            raise ValueError("a scoring context needs at least one token")
-        if ids == self._ids and self._last is not None:
-            return
-        keep = 0
-        for a, b in zip(self._ids, ids):
-            if a != b:
-                break
-            keep += 1
-        keep = min(keep, len(ids) - 1)  # re-feed at least one token to get the last row
-        if keep == 0:
-            self._cache, self._ids = None, []
-        elif len(self._ids) > keep:
-            self._cache.crop(-(len(self._ids) - keep))
-            del self._ids[keep:]
-        self._last = self._feed(ids[keep:])[-1]
+    def _crop(self, keep: int) -> None:
+        self._cache.crop(-(len(self._ids) - keep))
 
-    def score(self, ids: Sequence[int]) -> torch.Tensor:
-        first = self.next_logits
-        rows = self._feed(ids)
-        out = torch.cat([first.unsqueeze(0), rows[:-1]])
-        self._last = rows[-1]
-        return out
-
-
-def pick_token(logits: torch.Tensor, params: DecodingParams, history: list[int], gen) -> int:
-    """Greedy argmax, or a sample with HF's repetition penalty, temperature and top-p."""
-    if params.repetition_penalty != 1.0 and history:
-        logits = logits.clone()
-        seen = torch.tensor(sorted(set(history)), device=logits.device)
-        vals = logits[seen]
-        logits[seen] = torch.where(vals > 0, vals / params.repetition_penalty, vals * params.repetition_penalty)
-    if params.greedy:
-        return int(logits.argmax())
-    probs = torch.softmax(logits / params.temperature, dim=-1)
-    if params.top_p < 1.0:
-        sorted_p, order = probs.sort(descending=True)
-        drop = sorted_p.cumsum(-1) - sorted_p > params.top_p
-        sorted_p[drop] = 0.0
-        probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
-    return int(torch.multinomial(probs, 1, generator=gen))
+    def _reset(self) -> None:
+        self._cache = None
 
 
 class HFBackend:
@@ -226,20 +177,7 @@ class HFBackend:
         return HFScorer(self.model)
 
     def generate(self, prompt_ids: Sequence[int], params: DecodingParams) -> Iterator[Step]:
-        scorer = self.scorer()
-        scorer.set_context(prompt_ids)
-        history = list(prompt_ids)
-        gen = None
-        if not params.greedy:
-            gen = torch.Generator(device=self.model.device).manual_seed(params.seed)
-        budget = min(params.max_new_tokens, self.context_length - len(prompt_ids))
-        for i in range(budget):
-            logits = scorer.next_logits
-            tok = pick_token(logits, params, history, gen)
-            history.append(tok)
-            yield Step(tok, logits)
-            if i + 1 < budget:  # the last token needs no forward pass of its own
-                scorer.score([tok])
+        return generate_with(self.scorer(), prompt_ids, params, self.context_length)
 
 
 def _first_line(err: BaseException) -> str:

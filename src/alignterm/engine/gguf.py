@@ -1,0 +1,181 @@
+"""The llama-cpp-python adapter: quantized GGUF files, full-vocabulary logits, llama.cpp's KV cache.
+
+One `Llama` holds the weights; every scorer (and every generation) gets its own llama.cpp
+context on those weights, so the base model can hold the URIAL context and the bare
+context at once without loading the file twice.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from .backend import CachedScorer, DecodingParams, ModelSpec, Step
+from .errors import BadInput, ModelLoadError
+from .prompts import read_chat_template
+from .sampling import generate_with
+
+INSTALL_HINT = "the GGUF backend needs llama-cpp-python: pip install 'alignterm[gguf]'"
+DEFAULT_MAX_CTX = 4096
+GGUF_MAGIC = b"GGUF"
+
+
+def _llama_cpp():
+    try:
+        import llama_cpp
+    except ImportError:
+        raise BadInput(INSTALL_HINT) from None
+    return llama_cpp
+
+
+def check_gguf_file(spec: str) -> Path:
+    """The path of a readable GGUF file, or a one-line reason why it is not one."""
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise BadInput(f"model path not found: {spec}")
+    if not path.is_file():
+        raise BadInput(f"{spec} is not a file: the gguf backend loads one .gguf file")
+    with open(path, "rb") as f:
+        if f.read(4) != GGUF_MAGIC:
+            raise BadInput(f"{spec} is not a GGUF file (it does not start with the GGUF magic bytes)")
+    return path
+
+
+class GGUFTokenizer:
+    """The GGUF's own tokenizer, through llama.cpp."""
+
+    def __init__(self, llm, chat_template: str | None) -> None:
+        self._llm = llm
+        self._model = llm._model
+        self.vocab_size = llm.n_vocab()
+        bos = llm.token_bos()
+        self.bos_id = bos if bos >= 0 else None
+        self.eos_ids = frozenset(t for t in (llm.token_eos(), self._model.token_eot()) if t >= 0)
+        self.chat_template = chat_template
+
+    def encode(self, text: str, *, add_bos: bool = False) -> list[int]:
+        ids = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        if add_bos and self.bos_id is not None and (not ids or ids[0] != self.bos_id):
+            ids = [self.bos_id, *ids]
+        return ids
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self._llm.detokenize(list(ids), special=True).decode("utf-8", errors="replace")
+
+    @cached_property
+    def _pieces(self) -> list[str]:
+        return [self.decode([i]) for i in range(self.vocab_size)]
+
+    def piece(self, token_id: int) -> str:
+        return self._pieces[token_id] if 0 <= token_id < self.vocab_size else ""
+
+    def vocab(self) -> list[str]:
+        return [self._model.token_get_text(i) for i in range(self.vocab_size)]
+
+    def chat_ids(self, query: str) -> list[int]:
+        if not self.chat_template:
+            raise BadInput(
+                "the aligned model's GGUF has no chat template: pass one with --chat-template FILE.jinja"
+            )
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        bos = self.decode([self.bos_id]) if self.bos_id is not None else ""
+        eos = self.decode([self._llm.token_eos()])
+        formatter = Jinja2ChatFormatter(self.chat_template, eos_token=eos, bos_token=bos, add_generation_prompt=True)
+        text = formatter(messages=[{"role": "user", "content": query}]).prompt
+        return self.encode(text)
+
+
+class GGUFScorer(CachedScorer):
+    """A llama.cpp context of its own on the shared weights; returns full-vocabulary logits."""
+
+    def __init__(self, llm) -> None:
+        super().__init__()
+        from llama_cpp._internals import LlamaBatch, LlamaContext
+
+        self._n_vocab = llm.n_vocab()
+        self._n_batch = llm.n_batch
+        self._ctx = LlamaContext(model=llm._model, params=llm.context_params, verbose=False)
+        self._batch = LlamaBatch(n_tokens=self._n_batch, embd=0, n_seq_max=1, verbose=False)
+
+    def _feed(self, ids: Sequence[int]) -> torch.Tensor:
+        rows = []
+        n_past = len(self._ids)
+        for i in range(0, len(ids), self._n_batch):
+            chunk = list(ids[i : i + self._n_batch])
+            self._batch.set_batch(batch=chunk, n_past=n_past, logits_all=True)
+            self._ctx.decode(self._batch)
+            logits = np.ctypeslib.as_array(self._ctx.get_logits(), shape=(len(chunk), self._n_vocab))
+            rows.append(torch.from_numpy(logits.copy()))  # llama.cpp reuses that buffer
+            n_past += len(chunk)
+        return torch.cat(rows)  # [len(ids), V]
+
+    def _crop(self, keep: int) -> None:
+        self._ctx.kv_cache_seq_rm(-1, keep, -1)
+
+    def _reset(self) -> None:
+        self._ctx.kv_cache_clear()
+
+
+class GGUFBackend:
+    """One GGUF model loaded by llama-cpp-python."""
+
+    kind = "gguf"
+
+    def __init__(self, name: str, llm, tokenizer: GGUFTokenizer) -> None:
+        self.name = name
+        self.llm = llm
+        self.tokenizer = tokenizer
+        self.chat_template = tokenizer.chat_template
+        self.context_length = llm.n_ctx()
+
+    @classmethod
+    def load(cls, spec: ModelSpec) -> "GGUFBackend":
+        """Load a .gguf; all layers on the GPU when llama.cpp was built with GPU support."""
+        path = check_gguf_file(spec.spec)
+        llama_cpp = _llama_cpp()
+        if spec.device == "cuda" and not llama_cpp.llama_supports_gpu_offload():
+            raise BadInput("--device cuda: this llama-cpp-python was built without GPU support (see the README)")
+        n_gpu_layers = spec.n_gpu_layers
+        if n_gpu_layers is None:
+            n_gpu_layers = -1 if spec.device != "cpu" and llama_cpp.llama_supports_gpu_offload() else 0
+        template = read_chat_template(spec.chat_template) if spec.chat_template else None
+        try:
+            train_ctx = _train_context(path)
+            n_ctx = spec.n_ctx or min(train_ctx or DEFAULT_MAX_CTX, DEFAULT_MAX_CTX)
+            llm = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_gpu_layers=n_gpu_layers,
+                n_threads=max(1, (os.cpu_count() or 2)),
+                logits_all=False,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as err:
+            raise ModelLoadError(f"cannot load {spec.spec}: {str(err).splitlines()[0]} (a truncated or corrupt file?)") from None
+        template = template or llm.metadata.get("tokenizer.chat_template")
+        return cls(spec.spec, llm, GGUFTokenizer(llm, template))
+
+    def scorer(self) -> GGUFScorer:
+        return GGUFScorer(self.llm)
+
+    def generate(self, prompt_ids: Sequence[int], params: DecodingParams) -> Iterator[Step]:
+        return generate_with(self.scorer(), prompt_ids, params, self.context_length)
+
+
+def _train_context(path: Path) -> int | None:
+    """The context length the GGUF was trained with, read from its header without loading it."""
+    try:
+        from gguf import GGUFReader
+
+        reader = GGUFReader(str(path))
+        arch = bytes(reader.fields["general.architecture"].parts[-1]).decode()
+        field = reader.fields.get(f"{arch}.context_length")
+        return int(field.parts[-1][0]) if field is not None else None
+    except Exception:  # an unreadable header is reported by the real load that follows
+        return None
