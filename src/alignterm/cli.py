@@ -111,14 +111,13 @@ def _demo_models(args: argparse.Namespace) -> int:
 
 
 def _app(args: argparse.Namespace) -> int:
-    """Until the app lands: one demo comparison, printed pretty."""
-    from .analyze import AnalyzeJob, run_analyze
-    from .engine.demo import demo_queries
+    """The Textual app (models load in the background while the first frame paints)."""
+    from .engine.prompts import load_urial
+    from .tui.app import run_app
 
     base, aligned = model_specs(args)
-    query = demo_queries()[0]["query"]
-    job = AnalyzeJob(base, aligned, args.urial, decoding(args), [{"query": query}], "pretty", None, 0)
-    return run_analyze(job)
+    load_urial(args.urial)  # a bad --urial is a usage error before the screen opens
+    return run_app(base=base, aligned=aligned, urial=args.urial, params=decoding(args))
 
 
 def main(argv: list[str] | None = None) -> int:

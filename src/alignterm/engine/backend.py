@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence
 
 from .errors import BadInput, TokenizerMismatch
 
@@ -237,10 +237,14 @@ def check_same_vocab(base: Backend, aligned: Backend) -> None:
             )
 
 
-def load_pair(base: ModelSpec, aligned: ModelSpec) -> tuple[Backend, Backend]:
-    """Load both models and check they share a vocabulary."""
+def load_pair(base: ModelSpec, aligned: ModelSpec, progress: Callable[[str, str], None] | None = None) -> tuple[Backend, Backend]:
+    """Load both models and check they share a vocabulary; `progress(step, detail)` hears each step."""
+    say = progress or (lambda step, detail="": None)
+    say("loading the base model…", base.spec)
     b = load_backend(base)
+    say("loading the aligned model…", aligned.spec)
     a = load_backend(aligned)
+    say("checking the vocabularies match…", "")
     check_same_vocab(b, a)
     return b, a
 

@@ -198,9 +198,9 @@ class Comparator:
         self._own_rows: tuple[tuple[int, ...], "torch.Tensor"] | None = None
 
     @classmethod
-    def load(cls, base: ModelSpec, aligned: ModelSpec, top_k: int = 10) -> "Comparator":
-        """Load both models (checking their vocabularies match)."""
-        b, a = load_pair(base, aligned)
+    def load(cls, base: ModelSpec, aligned: ModelSpec, top_k: int = 10, progress=None) -> "Comparator":
+        """Load both models (checking their vocabularies match); `progress(step, detail)` hears each step."""
+        b, a = load_pair(base, aligned, progress)
         return cls(b, a, top_k=top_k)
 
     def prompts(self, query: str, urial: str | None) -> tuple[list[int], list[int]]:

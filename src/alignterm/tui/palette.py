@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from alignterm.display import visible
 from alignterm.engine.events import Category
 
 
@@ -38,12 +39,16 @@ DEFAULT_PALETTE = ShiftPalette()
 # What stands for a category when colour is off (monochrome mode): a text style, and the
 # words the legend uses for it.
 MONO_STYLE: dict[str, str] = {"unshifted": "", "marginal": "bold", "shifted": "bold reverse"}
-MONO_LEGEND: dict[str, str] = {"unshifted": "plain", "marginal": "bold", "shifted": "reverse"}
 
 # How a category is described to a person (the paper's ranks).
 CATEGORY_RANKS: dict[str, str] = {"unshifted": "rank 1", "marginal": "rank 2–3", "shifted": "rank ≥4"}
 
 
+def pane_text(text: str) -> str:
+    """Token text as an answer pane shows it: control characters escaped, tabs as spaces."""
+    return visible(text).replace("\t", "    ")
+
+
 def visible_whitespace(text: str) -> str:
-    """Token text with spaces, tabs and newlines drawn as visible marks (for the inspector)."""
-    return text.replace(" ", "␣").replace("\t", "→").replace("\r", "␍").replace("\n", "⏎")
+    """Token text on one line with whitespace drawn as marks and controls escaped (the inspector)."""
+    return visible(text, show_whitespace=True).replace("\n", "")

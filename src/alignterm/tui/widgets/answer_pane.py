@@ -23,6 +23,8 @@ from textual.strip import Strip
 
 from alignterm.engine.events import TokenEvent
 
+from ..palette import pane_text
+
 
 class Piece(NamedTuple):
     """A run of one token's text on one line (a token may wrap or hold newlines)."""
@@ -53,8 +55,8 @@ class AnswerPane(ScrollView, can_focus=True):
         Binding("down", "cursor_line(1)", "Token below", show=False),
         Binding("home", "cursor_first", "First token", show=False),
         Binding("end", "cursor_last", "Last token", show=False),
-        Binding("n", "next_shifted", "Next shifted"),
-        Binding("p,N", "previous_shifted", "Prev shifted"),
+        Binding("n", "next_shifted", "Next shifted", tooltip="Put the cursor on the next shifted token"),
+        Binding("p,N", "previous_shifted", "Previous shifted", show=False),
     ]
 
     COMPONENT_CLASSES = {
@@ -197,6 +199,8 @@ class AnswerPane(ScrollView, can_focus=True):
                 return
             if self._line_cells[-1] > 0 and (cells <= width or room <= 0):
                 self._new_line()
+                if text.startswith(" ") and text.strip():
+                    text = text[1:]  # a wrapped word starts flush left, as in any text view
                 continue
             head, text = _split_cells(text, room)
             self._lines[-1].append(Piece(index, head, blank))
@@ -204,7 +208,7 @@ class AnswerPane(ScrollView, can_focus=True):
             self._new_line()
 
     def _place(self, index: int) -> None:
-        text = self._tokens[index].text
+        text = pane_text(self._tokens[index].text)
         self._token_lines.append(len(self._lines) - 1)
         placed = False
         for k, part in enumerate(text.split("\n")):

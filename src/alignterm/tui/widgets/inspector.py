@@ -15,7 +15,7 @@ from textual.widgets import Static
 
 from alignterm.engine.events import TokenEvent, TopEntry
 
-from ..palette import CATEGORY_RANKS, visible_whitespace
+from ..palette import MONO_STYLE, visible_whitespace
 
 
 class TokenInspector(Static):
@@ -54,7 +54,7 @@ class TokenInspector(Static):
 
     def _category_style(self, category: str) -> str:
         if self.monochrome:
-            return {"unshifted": "", "marginal": "bold", "shifted": "bold reverse"}[category]
+            return MONO_STYLE[category]
         colour = self.app.get_css_variables().get(f"shift-{category}", "")
         return f"bold {colour}".strip()
 
@@ -68,7 +68,7 @@ class TokenInspector(Static):
             (f"“{visible_whitespace(t.text)}”", "bold reverse"),
             "  ",
             (t.shift, self._category_style(t.shift)),
-            f" ({CATEGORY_RANKS[t.shift]}: rank {t.other_rank} under {other})",
+            f" · rank {t.other_rank} under {other}",
         )
         if t.top1_differs:
             head.append("  top-1 differs", style="underline")

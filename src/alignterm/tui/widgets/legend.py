@@ -35,5 +35,11 @@ class Legend(Static):
             line.append(cat, style=style or "default")
             line.append(f" {CATEGORY_RANKS[cat]}   ")
         line.append("top-1 differs", style="underline")
-        line.append("   (rank under the other model)", style="dim")
+        width = self.content_region.width or 80
+        for note in ("   F4: colour off" if not self.monochrome else "   F4: colour on", "  · ranks under the other model"):
+            if line.cell_len + len(note) <= width:
+                line.append(note, style="dim")
         self.update(line)
+
+    def on_resize(self) -> None:
+        self.redraw()

@@ -14,6 +14,8 @@ from textual.widgets import Static
 
 from alignterm.engine.events import CATEGORIES, SideSummary, Summary, TokenEvent
 
+from ..palette import MONO_STYLE
+
 SPARK = "▁▂▃▄▅▆▇█"
 
 
@@ -88,9 +90,14 @@ class StatsBar(Static):
         self._redraw()
 
     def tally(self, token: TokenEvent) -> None:
-        stats = self.sides[token.side]
-        stats.n += 1
-        stats.counts[token.shift] += 1
+        self.tally_many((token,))
+
+    def tally_many(self, tokens) -> None:
+        """Count streamed tokens until the run's summary replaces the tallies."""
+        for token in tokens:
+            stats = self.sides[token.side]
+            stats.n += 1
+            stats.counts[token.shift] += 1
         self._redraw()
 
     def set_speed(self, side: str, tokens_per_s: float) -> None:
@@ -124,7 +131,7 @@ class StatsBar(Static):
 
     def _style(self, category: str) -> str:
         if self.monochrome:
-            return {"unshifted": "", "marginal": "bold", "shifted": "bold reverse"}[category]
+            return MONO_STYLE[category]
         return self.app.theme_variables.get(f"shift-{category}", "")
 
     def _side_line(self, label: str, side: str, width: int) -> Text:

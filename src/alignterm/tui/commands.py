@@ -1,0 +1,44 @@
+"""The command palette's alignterm commands (ctrl+p): every action, and each bundled URIAL prompt."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Callable, Iterator
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+if TYPE_CHECKING:
+    from .app import AlignTermApp
+
+Command = tuple[str, str, Callable[[], object]]
+
+
+def app_commands(app: "AlignTermApp") -> Iterator[Command]:
+    """(title, help, callback) for each command the palette offers."""
+    yield "Run query", "Run both models on the query (Enter / F5)", app.action_run
+    yield "Cancel run", "Stop the running generation, keeping the partial answers (Esc)", app.action_cancel
+    yield "Re-run base model", "Run again with the current URIAL prompt (ctrl+b)", app.action_rerun_base
+    yield "Clear answers", "Empty both panes, the stats and the query (ctrl+l)", app.action_clear
+    yield "Toggle URIAL editor", "Show or hide the base model's URIAL prompt editor (F2)", app.action_toggle_editor
+    yield "Toggle token inspector", "Show or hide the measures of the token under the cursor (F3)", app.action_toggle_inspector
+    yield "Toggle monochrome mode", "Show categories by bold / reverse instead of colour (F4)", app.action_toggle_monochrome
+    yield "Next shifted token", "Put the cursor on the next shifted aligned token", app.action_next_shifted
+    yield "Save URIAL prompt", "Save the editor's prompt to the file path in the editor (ctrl+s)", app.action_save_prompt
+    yield "Show keys", "List every key binding (F1 / ?)", app.action_help
+    for name in app.urial_names():
+        yield f"Use URIAL prompt: {name}", f"Load the bundled prompt {name!r} into the editor", partial(app.use_urial, name)
+
+
+class AlignTermCommands(Provider):
+    """alignterm's own commands, found by fuzzy matching on their titles."""
+
+    async def discover(self) -> Hits:
+        for title, help_text, callback in app_commands(self.app):  # type: ignore[arg-type]
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, callback in app_commands(self.app):  # type: ignore[arg-type]
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text)

@@ -1,0 +1,32 @@
+"""QueryInput: the one-line query box, with shell-like history on up / down."""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+from textual.widgets import Input
+
+from ..history import QueryHistory
+
+
+class QueryInput(Input):
+    """Enter runs the query (the app handles Input.Submitted); up / down browse past queries."""
+
+    BINDINGS = [
+        Binding("up", "history_previous", "Previous query", show=False),
+        Binding("down", "history_next", "Next query", show=False),
+    ]
+
+    def __init__(self, history: QueryHistory, value: str = "", *, id: str | None = None) -> None:
+        super().__init__(value=value, placeholder="Ask both models something, then Enter", id=id, compact=True)
+        self.history = history
+
+    def _show(self, value: str | None) -> None:
+        if value is not None:
+            self.value = value
+            self.cursor_position = len(value)
+
+    def action_history_previous(self) -> None:
+        self._show(self.history.previous(self.value))
+
+    def action_history_next(self) -> None:
+        self._show(self.history.next())

@@ -1,0 +1,91 @@
+"""TUI test helpers: the app on the real demo pair (loaded once per session), and waits."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+
+import pytest
+
+from alignterm.engine.backend import DecodingParams
+from alignterm.engine.events import SideFinished
+from alignterm.tui.app import AlignTermApp
+
+PARAMS = DecodingParams(max_new_tokens=96)
+
+
+class SteadyRate:
+    """The real comparator with tokens/s fixed in its SideFinished events.
+
+    Only for snapshots: everything else, model and measures included, is the engine's own;
+    a wall-clock speed would make every screenshot different.
+    """
+
+    def __init__(self, comparator) -> None:
+        self._comparator = comparator
+
+    def run(self, request, cancel=None):
+        for event in self._comparator.run(request, cancel):
+            yield replace(event, tokens_per_s=100.0) if isinstance(event, SideFinished) else event
+
+    def __getattr__(self, name):
+        return getattr(self._comparator, name)
+
+
+@pytest.fixture(scope="session")
+def demo_query(queries) -> str:
+    return queries[0]
+
+
+@pytest.fixture
+def make_app(demo_specs, comparator, demo_query):
+    """Build an AlignTermApp on the shared, already loaded demo pair."""
+
+    def make(**options) -> AlignTermApp:
+        options.setdefault("comparator", comparator)
+        options.setdefault("params", PARAMS)
+        options.setdefault("query", demo_query)
+        options.setdefault("monochrome", False)
+        return AlignTermApp(*demo_specs, **options)
+
+    return make
+
+
+async def wait_until(pilot, predicate, timeout: float = 60.0, settle: bool = True) -> None:
+    """Let the app work until `predicate()` holds (the timeout only guards against a hang).
+
+    `settle` then lets the app process what is queued; leave it off to act mid-run, since
+    a streaming run keeps the queue busy until it ends."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {predicate}")
+        await asyncio.sleep(0.005)
+    if settle:
+        await pilot.pause()
+
+
+async def run_query(pilot, query: str | None = None) -> None:
+    """Run the query box's query (or `query`) with Enter and wait for the run to end."""
+    app = pilot.app
+    if query is not None:
+        app.query_input.value = query
+    app.query_input.focus()
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: app.result is not None and not app.running)
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def wait_for_rescore(pilot) -> None:
+    """Wait for the debounced URIAL edit to be re-scored and shown."""
+    app = pilot.app
+    await wait_until(pilot, lambda: app.rescored is not None and not app.stats.rescoring)
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def screen_lines(app) -> list[str]:
+    """The screen's text, one string per row."""
+    return ["".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips()]
