@@ -6,21 +6,28 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # The CPU wheel of torch on this kind of machine; on a CUDA box: make TORCH="torch" demo
 TORCH ?= torch==2.13.0
-STAMP := $(VENV)/.installed
+CORE := $(VENV)/.installed-core
+# llama-cpp-python compiles from source (about 6 minutes on 2 cores, then cached by pip);
+# only the tests need it, so `make demo` does not wait for it.
+GGUF := $(VENV)/.installed-gguf
 
 .PHONY: demo test bench clean
 
-$(STAMP): pyproject.toml
+$(CORE): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH)"
 	$(BIN)/pip install --quiet -e ".[dev]"
-	touch $(STAMP)
+	touch $@
 
-demo: $(STAMP)
+$(GGUF): $(CORE)
+	$(BIN)/pip install --quiet -e ".[dev,gguf]"
+	touch $@
+
+demo: $(CORE)
 	$(BIN)/alignterm
 
-test: $(STAMP)
+test: $(GGUF)
 	$(BIN)/python -m pytest -x -q
 
 clean:

@@ -7,7 +7,6 @@ context at once without loading the file twice.
 
 from __future__ import annotations
 
-import os
 from functools import cached_property
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -152,7 +151,9 @@ class GGUFBackend:
                 model_path=str(path),
                 n_ctx=n_ctx,
                 n_gpu_layers=n_gpu_layers,
-                n_threads=max(1, (os.cpu_count() or 2)),
+                # llama-cpp-python's default thread count (half the cores): ggml's threads
+                # spin while they wait, and one per core starves everything else (~500x slower
+                # here when another process was busy)
                 logits_all=False,
                 verbose=False,
             )
