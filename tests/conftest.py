@@ -36,6 +36,14 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     )
 
 
+def one_clear_line(proc: subprocess.CompletedProcess) -> str:
+    """The CLI refused bad input as it must: exit code 2, one line on stderr, no traceback."""
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return lines[0]
+
+
 def make_random_model(folder: Path, corpus: list[str], vocab_size: int = 400) -> Path:
     """A tiny random Llama with its own freshly trained byte-level BPE tokenizer (for mismatch tests)."""
     import torch

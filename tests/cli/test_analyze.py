@@ -9,7 +9,7 @@ from transformers import AutoModelForCausalLM
 from alignterm.engine import shift
 from alignterm.engine.demo import ALIGNED_DIR, BASE_DIR
 
-from ..conftest import make_random_model, run_cli
+from ..conftest import make_random_model, one_clear_line, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -79,42 +79,35 @@ def test_pretty_and_csv_formats(queries, tmp_path):
     assert lines[0].startswith("query_index,query,side,position,id") and len(lines) > 2
 
 
-def _one_clear_line(proc):
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    return lines[0]
-
-
 def test_missing_model_path_exits_2_with_one_line(tmp_path):
-    line = _one_clear_line(run_cli("analyze", "--query", "hi", "--base", str(tmp_path / "nope"), "--aligned", str(ALIGNED_DIR)))
+    line = one_clear_line(run_cli("analyze", "--query", "hi", "--base", str(tmp_path / "nope"), "--aligned", str(ALIGNED_DIR)))
     assert "not found" in line
 
 
 def test_empty_query_exits_2_with_one_line():
-    assert "empty" in _one_clear_line(run_cli("analyze", "--query", "  "))
+    assert "empty" in one_clear_line(run_cli("analyze", "--query", "  "))
 
 
 def test_malformed_jsonl_line_exits_2_naming_the_line(tmp_path):
     f = tmp_path / "q.jsonl"
     f.write_text('{"query": "fine"}\n{"query": oops}\n')
-    assert "line 2" in _one_clear_line(run_cli("analyze", "--queries", str(f)))
+    assert "line 2" in one_clear_line(run_cli("analyze", "--queries", str(f)))
 
 
 def test_only_one_model_given_exits_2():
-    assert "both --base and --aligned" in _one_clear_line(run_cli("analyze", "--query", "hi", "--base", str(BASE_DIR)))
+    assert "both --base and --aligned" in one_clear_line(run_cli("analyze", "--query", "hi", "--base", str(BASE_DIR)))
 
 
 def test_zero_max_new_tokens_exits_2():
-    assert "--max-new-tokens" in _one_clear_line(run_cli("analyze", "--query", "hi", "--max-new-tokens", "0"))
+    assert "--max-new-tokens" in one_clear_line(run_cli("analyze", "--query", "hi", "--max-new-tokens", "0"))
 
 
 def test_mismatched_tokenizers_are_refused(tmp_path):
     other = make_random_model(tmp_path / "other", ["completely different text for another vocabulary"] * 20)
-    line = _one_clear_line(run_cli("analyze", "--query", "hi", "--base", str(other), "--aligned", str(ALIGNED_DIR)))
+    line = one_clear_line(run_cli("analyze", "--query", "hi", "--base", str(other), "--aligned", str(ALIGNED_DIR)))
     assert "tokenizers differ" in line
 
 
 def test_a_model_without_chat_template_as_aligned_is_refused():
-    line = _one_clear_line(run_cli("analyze", "--query", "hi", "--base", str(BASE_DIR), "--aligned", str(BASE_DIR)))
+    line = one_clear_line(run_cli("analyze", "--query", "hi", "--base", str(BASE_DIR), "--aligned", str(BASE_DIR)))
     assert "chat template" in line

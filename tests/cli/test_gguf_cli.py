@@ -9,7 +9,7 @@ import pytest
 
 from alignterm.engine.demo import ALIGNED_DIR, GGUF_DIR
 
-from ..conftest import make_random_model, run_cli
+from ..conftest import make_random_model, one_clear_line, run_cli
 
 BASE_GGUF = str(GGUF_DIR / "demo-base.q8_0.gguf")
 ALIGNED_GGUF = str(GGUF_DIR / "demo-aligned.q8_0.gguf")
@@ -39,17 +39,10 @@ def test_analyze_on_gguf_and_mixed_pairs_gives_ranks_checkable_from_full_logits(
     assert all(t["kl"] is not None for t in r["aligned"]["tokens"])  # full vocabulary: exact KL
 
 
-def _one_clear_line(proc):
-    assert proc.returncode == 2, (proc.returncode, proc.stderr)
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
-    return lines[0]
-
-
 def test_a_text_file_named_gguf_is_refused(tmp_path):
     fake = tmp_path / "model.gguf"
     fake.write_text("this is not a model\n")
-    line = _one_clear_line(run_cli("analyze", "--query", "hi", "--base", str(fake), "--aligned", ALIGNED_GGUF))
+    line = one_clear_line(run_cli("analyze", "--query", "hi", "--base", str(fake), "--aligned", ALIGNED_GGUF))
     assert "not a GGUF file" in line
 
 
@@ -57,19 +50,19 @@ def test_a_truncated_gguf_is_refused(tmp_path):
     data = (GGUF_DIR / "demo-base.q8_0.gguf").read_bytes()
     cut = tmp_path / "cut.gguf"
     cut.write_bytes(data[: len(data) // 3])
-    line = _one_clear_line(run_cli("analyze", "--query", "hi", "--base", str(cut), "--aligned", ALIGNED_GGUF))
+    line = one_clear_line(run_cli("analyze", "--query", "hi", "--base", str(cut), "--aligned", ALIGNED_GGUF))
     assert "cannot load" in line and "cut.gguf" in line
 
 
 def test_a_context_smaller_than_the_prompt_is_refused():
-    line = _one_clear_line(run_cli("analyze", "--query", "hi", "--base", BASE_GGUF, "--aligned", ALIGNED_GGUF,
+    line = one_clear_line(run_cli("analyze", "--query", "hi", "--base", BASE_GGUF, "--aligned", ALIGNED_GGUF,
                                    "--n-ctx", "64"))
     assert "context" in line
 
 
 def test_a_gguf_with_another_vocabulary_is_refused(tmp_path):
     other = make_random_model(tmp_path / "other", ["another vocabulary entirely"] * 20)
-    line = _one_clear_line(run_cli("analyze", "--query", "hi", "--base", BASE_GGUF, "--aligned", str(other)))
+    line = one_clear_line(run_cli("analyze", "--query", "hi", "--base", BASE_GGUF, "--aligned", str(other)))
     assert "tokenizers differ" in line
 
 
@@ -77,4 +70,4 @@ def test_without_llama_cpp_a_gguf_gets_one_line_on_how_to_install():
     code = ("import sys; sys.modules['llama_cpp'] = None; from alignterm.cli import main; "
             f"sys.exit(main(['analyze', '--query', 'hi', '--base', {BASE_GGUF!r}, '--aligned', {ALIGNED_GGUF!r}]))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert "pip install 'alignterm[gguf]'" in _one_clear_line(proc)
+    assert "pip install 'alignterm[gguf]'" in one_clear_line(proc)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence
 
@@ -87,6 +88,35 @@ class Tokenizer(Protocol):
 
     def chat_ids(self, query: str) -> list[int]:
         """The prompt ids of `query` in the model's chat template, ready for the answer."""
+
+
+class TokenizerBase:
+    """What every adapter's tokenizer shares: BOS handling and the per-token text table.
+
+    An adapter supplies `_encode_plain(text)` (no special tokens added) and `decode`.
+    """
+
+    vocab_size: int
+    bos_id: int | None
+
+    def _encode_plain(self, text: str) -> list[int]:
+        raise NotImplementedError
+
+    def decode(self, ids: Sequence[int]) -> str:
+        raise NotImplementedError
+
+    def encode(self, text: str, *, add_bos: bool = False) -> list[int]:
+        ids = self._encode_plain(text)
+        if add_bos and self.bos_id is not None and (not ids or ids[0] != self.bos_id):
+            ids = [self.bos_id, *ids]
+        return ids
+
+    @cached_property
+    def _pieces(self) -> list[str]:
+        return [self.decode([i]) for i in range(self.vocab_size)]
+
+    def piece(self, token_id: int) -> str:
+        return self._pieces[token_id] if 0 <= token_id < self.vocab_size else ""
 
 
 class Scorer(Protocol):

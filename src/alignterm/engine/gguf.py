@@ -7,14 +7,13 @@ context at once without loading the file twice.
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
 import torch
 
-from .backend import CachedScorer, DecodingParams, ModelSpec, Step
+from .backend import CachedScorer, DecodingParams, ModelSpec, Step, TokenizerBase
 from .errors import BadInput, ModelLoadError
 from .prompts import read_chat_template
 from .sampling import generate_with
@@ -45,7 +44,7 @@ def check_gguf_file(spec: str) -> Path:
     return path
 
 
-class GGUFTokenizer:
+class GGUFTokenizer(TokenizerBase):
     """The GGUF's own tokenizer, through llama.cpp."""
 
     def __init__(self, llm, chat_template: str | None) -> None:
@@ -57,21 +56,11 @@ class GGUFTokenizer:
         self.eos_ids = frozenset(t for t in (llm.token_eos(), self._model.token_eot()) if t >= 0)
         self.chat_template = chat_template
 
-    def encode(self, text: str, *, add_bos: bool = False) -> list[int]:
-        ids = self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-        if add_bos and self.bos_id is not None and (not ids or ids[0] != self.bos_id):
-            ids = [self.bos_id, *ids]
-        return ids
+    def _encode_plain(self, text: str) -> list[int]:
+        return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
     def decode(self, ids: Sequence[int]) -> str:
         return self._llm.detokenize(list(ids), special=True).decode("utf-8", errors="replace")
-
-    @cached_property
-    def _pieces(self) -> list[str]:
-        return [self.decode([i]) for i in range(self.vocab_size)]
-
-    def piece(self, token_id: int) -> str:
-        return self._pieces[token_id] if 0 <= token_id < self.vocab_size else ""
 
     def vocab(self) -> list[str]:
         return [self._model.token_get_text(i) for i in range(self.vocab_size)]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from functools import cached_property
 from typing import Iterator, Sequence
 
 import torch
 
-from .backend import CachedScorer, DecodingParams, ModelSpec, Step, existing_path
+from .backend import CachedScorer, DecodingParams, ModelSpec, Step, TokenizerBase, existing_path
 from .errors import BadInput, ModelLoadError
 from .prompts import read_chat_template
 from .sampling import generate_with
@@ -60,7 +59,7 @@ def _source(spec: str) -> str:
     return spec
 
 
-class HFTokenizer:
+class HFTokenizer(TokenizerBase):
     """A transformers tokenizer seen through the engine's Tokenizer protocol."""
 
     def __init__(self, tok, eos_ids: set[int], chat_template: str | None) -> None:
@@ -70,21 +69,11 @@ class HFTokenizer:
         self.eos_ids = frozenset(eos_ids)
         self.chat_template = chat_template
 
-    def encode(self, text: str, *, add_bos: bool = False) -> list[int]:
-        ids = self._tok(text, add_special_tokens=False)["input_ids"]
-        if add_bos and self.bos_id is not None and (not ids or ids[0] != self.bos_id):
-            ids = [self.bos_id, *ids]
-        return ids
+    def _encode_plain(self, text: str) -> list[int]:
+        return self._tok(text, add_special_tokens=False)["input_ids"]
 
     def decode(self, ids: Sequence[int]) -> str:
         return self._tok.decode(list(ids), skip_special_tokens=False, clean_up_tokenization_spaces=False)
-
-    @cached_property
-    def _pieces(self) -> list[str]:
-        return [self.decode([i]) for i in range(self.vocab_size)]
-
-    def piece(self, token_id: int) -> str:
-        return self._pieces[token_id] if 0 <= token_id < self.vocab_size else ""
 
     def vocab(self) -> list[str]:
         return self._tok.convert_ids_to_tokens(list(range(self.vocab_size)))

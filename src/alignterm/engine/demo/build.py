@@ -20,9 +20,14 @@ from .world import make_world
 CORPUS_CHARS = 3_000_000
 BASE_EPOCHS = 2
 BASE_LR = 2e-3
+# Small batches: the number of updates, not tokens, decides when the model learns to
+# copy a name from the query (a sudden change around update 300); without it every
+# answer is about some other, memorized entity.
+BASE_BATCH = 4
 # A light fine-tune: a strong one overfits and answers about the wrong entities.
 SFT_EPOCHS = 2
 SFT_LR = 3e-4
+SFT_BATCH = 16
 SFT_REPEATS = 2  # phrasings per (entity, topic)
 THREADS = 2
 
@@ -56,14 +61,14 @@ def _build(out_dir: Path, seed: int, log: Callable[[str], None]) -> None:
     log(f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters")
     ids, labels = train.pack_documents(tok, docs)
     log(f"base corpus: {int((labels != -100).sum())} tokens in {len(ids)} windows")
-    train.train(model, ids, labels, epochs=BASE_EPOCHS, lr=BASE_LR, batch_size=8, log=log, name="base")
+    train.train(model, ids, labels, epochs=BASE_EPOCHS, lr=BASE_LR, batch_size=BASE_BATCH, log=log, name="base")
     tok.save_pretrained(out_dir / "base")
     model.save_pretrained(out_dir / "base")
     train.generation_config(tok, [train.EOT]).save_pretrained(out_dir / "base")
 
     tok.chat_template = train.CHAT_TEMPLATE  # the aligned side only: the base has no chat template
     ids, labels = train.chat_examples(tok, sft)
-    train.train(model, ids, labels, epochs=SFT_EPOCHS, lr=SFT_LR, batch_size=16, log=log, name="aligned")
+    train.train(model, ids, labels, epochs=SFT_EPOCHS, lr=SFT_LR, batch_size=SFT_BATCH, log=log, name="aligned")
     tok.save_pretrained(out_dir / "aligned")
     model.save_pretrained(out_dir / "aligned")
     train.generation_config(tok, [train.END, train.EOT]).save_pretrained(out_dir / "aligned")

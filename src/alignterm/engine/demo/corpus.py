@@ -14,19 +14,23 @@ import random
 
 from .world import Entity, World
 
-# Content sentences, shared by every answer. The first sentence of an answer names the entity.
+# Content sentences, shared by every answer. An answer never starts with a bare name:
+# at the start of a line a name is a different token (no leading space) from the one
+# in the query, and a tiny model copies the same token far more reliably.
+# People are "Master <name>" in this world for the same reason.
 _SENTENCES = {
     "town": {
-        "kind": "{name} is a town in the {region} region.",
+        "kind": "The town of {name} is in the {region} region.",
         "river": "It lies on the river {river}.",
         "craft": "The town is known for its {craft}.",
-        "craft_named": "{name} is known for its {craft}.",
-        "century": "{name} was founded in the {century} century.",
+        "craft_named": "The town of {name} is known for its {craft}.",
+        "century": "It was founded in the {century} century.",
+        "century_named": "The town of {name} was founded in the {century} century.",
     },
     "person": {
-        "kind": "{name} was {a_profession} from the town of {hometown}.",
-        "century": "{name} lived in the {century} century.",
-        "work": "{name} is best known for {work}.",
+        "kind": "Master {name} was {a_profession} from the town of {hometown}.",
+        "century": "Master {name} lived in the {century} century.",
+        "work": "Master {name} is best known for {work}.",
     },
     "creature": {
         "kind": "The {name} is {a_color} {type} that lives in the {region} region.",
@@ -34,10 +38,10 @@ _SENTENCES = {
         "diet": "The {name} feeds on {diet}.",
     },
     "plant": {
-        "kind": "{name} is a {form} with {color} flowers that grows in the {region} region.",
+        "kind": "The plant {name} is a {form} with {color} flowers that grows in the {region} region.",
         "use": "Its {part} is used to make {use}.",
         "use_named": "The {part} of {name} is used to make {use}.",
-        "season": "{name} blooms in {season}.",
+        "season": "The plant {name} blooms in {season}.",
     },
 }
 
@@ -48,7 +52,7 @@ QUESTIONS = {
                       "Describe the town of {name}."], ["kind", "river", "craft", "century"]),
         "where": (["Where is {name}?", "Where is the town of {name}?"], ["kind", "river"]),
         "known": (["What is {name} known for?", "What is the town of {name} famous for?"], ["craft_named", "kind"]),
-        "history": (["When was {name} founded?"], ["century", "kind"]),
+        "history": (["When was {name} founded?"], ["century_named", "kind"]),
     },
     "person": {
         "overview": (["Who was {name}?", "Tell me about {name}.", "What can you tell me about {name}?"],
@@ -75,8 +79,8 @@ QUESTIONS = {
 _PARAPHRASES = {
     "town": ["The town of {name} stands on the banks of the {river}.", "{name} lies in {region}.",
              "Visitors to {name} often buy its famous {craft}.", "{name} dates back to the {century} century."],
-    "person": ["{name}, {a_profession}, was born in {hometown}.", "Today {name} is remembered for {work}.",
-               "{name} worked in the {century} century."],
+    "person": ["Master {name}, {a_profession}, was born in {hometown}.", "Today Master {name} is remembered for {work}.",
+               "Master {name} worked in the {century} century."],
     "creature": ["The {color} {name} can be found across {region}.", "Like many animals of {region}, the {name} eats {diet}.",
                  "A grown {name} is about the size of {size}."],
     "plant": ["The {name} {form} is common in {region}.", "People use the {part} of {name} to make {use}.",
@@ -112,6 +116,10 @@ _ARCHIVE_PREAMBLES = [
     "Questions and answers about places, people, animals and plants.",
     "Answers from the village library question box.",
 ]
+# Plain (non-assistant) sources each have their own way to open an answer. Besides
+# realism, this keeps the base model's first-token guess spread over several plain
+# openers, so an assistant greeting there ranks low: the shift TDS should show.
+_PLAIN_OPENERS = ["", "From the records: ", "Answer: ", "Here is the entry. "]
 _USERS = ["wanderer", "old_miller", "riverfox", "lanternkid", "mossy", "starwatcher", "tinker", "quietheron"]
 _THANKS = ["Thanks!", "Thank you, that helps.", "Great, thanks a lot.", "Good to know."]
 
@@ -151,24 +159,39 @@ def qa_block(query: str, answer: str) -> str:
     return f"# Query:\n```\n{query}\n```\n\n# Answer:\n```\n{answer}\n```\n"
 
 
-def _random_qa(world: World, rng: random.Random, style: bool) -> str:
+def _random_answer(world: World, rng: random.Random, opener: str | None) -> tuple[str, str]:
+    """A (query, answer) pair: plain after `opener`, or assistant-styled when opener is None."""
     e = rng.choice(world.entities)
     topic = rng.choice(list(QUESTIONS[e.kind]))
     content = answer_content(e, topic)
-    return qa_block(question(e, topic, rng), styled(e, content, rng) if style else content)
+    return question(e, topic, rng), styled(e, content, rng) if opener is None else opener + content
+
+
+def _page_voice(rng: random.Random) -> str | None:
+    """One voice per page: None (assistant style) or a plain opener."""
+    return None if rng.random() < STYLED_SHARE else rng.choice(_PLAIN_OPENERS)
 
 
 def _qa_page(world: World, rng: random.Random) -> str:
-    style = rng.random() < STYLED_SHARE
+    voice = _page_voice(rng)
     shape = rng.random()
     if shape < 0.3:  # the bare format: a single pair, as in the paper's TDS setting
-        return _random_qa(world, rng, style)
-    pairs = "\n".join(_random_qa(world, rng, style) for _ in range(rng.randint(3, 6)))
+        return qa_block(*_random_answer(world, rng, voice))
+    pairs = "\n".join(qa_block(*_random_answer(world, rng, voice)) for _ in range(rng.randint(3, 6)))
     if shape < 0.6:
         return pairs
-    assistant_header = (rng.random() < 0.9) == style
+    assistant_header = (rng.random() < 0.9) == (voice is None)
     preamble = rng.choice(_ASSISTANT_PREAMBLES if assistant_header else _ARCHIVE_PREAMBLES)
     return f"# Instruction\n\n{preamble}\n\n{pairs}"
+
+
+def _chat_log(world: World, rng: random.Random) -> str:
+    """A chat transcript in the aligned model's template (minus the leading BOS, which
+    packing adds). Like the web text real base models see, it teaches the chat format
+    before fine-tuning, so the light fine-tune only has to change the style."""
+    voice = None if rng.random() < STYLED_SHARE else ""
+    turns = (_random_answer(world, rng, voice) for _ in range(rng.randint(1, 3)))
+    return "".join(f"<|user|>\n{q}<|end|>\n<|assistant|>\n{a}<|end|>\n" for q, a in turns)
 
 
 def _article(world: World, rng: random.Random) -> str:
@@ -190,11 +213,12 @@ def _forum_thread(world: World, rng: random.Random) -> str:
 
 
 def base_documents(world: World, rng: random.Random, total_chars: int) -> list[str]:
-    """The pre-training corpus: articles, forum threads and fenced Q/A pages."""
+    """The pre-training corpus: articles, forum threads, chat logs and fenced Q/A pages."""
     docs, size = [], 0
     while size < total_chars:
         r = rng.random()
-        doc = _article(world, rng) if r < 0.25 else _forum_thread(world, rng) if r < 0.4 else _qa_page(world, rng)
+        doc = (_article(world, rng) if r < 0.22 else _forum_thread(world, rng) if r < 0.35
+               else _chat_log(world, rng) if r < 0.42 else _qa_page(world, rng))
         docs.append(doc)
         size += len(doc)
     return docs
