@@ -9,7 +9,7 @@ TORCH ?= torch==2.13.0
 CORE := $(VENV)/.installed-core
 # llama-cpp-python compiles from source (about 6 minutes on 2 cores, then cached by pip);
 # only the tests need it, so `make demo` does not wait for it.
-GGUF := $(VENV)/.installed-gguf
+DEV := $(VENV)/.installed-dev
 
 .PHONY: demo test bench clean
 
@@ -17,18 +17,21 @@ $(CORE): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(GGUF): $(CORE)
+$(DEV): $(CORE)
 	$(BIN)/pip install --quiet -e ".[dev,gguf]"
 	touch $@
 
 demo: $(CORE)
 	$(BIN)/alignterm
 
-test: $(GGUF)
+test: $(DEV)
 	$(BIN)/python -m pytest -x -q
+
+bench: $(DEV)
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

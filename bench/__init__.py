@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): alignterm against the raw libraries doing the same work, in one run."""

@@ -1,0 +1,31 @@
+"""`python -m bench` (or `make bench`): every benchmark, one line per figure with ratio and target."""
+
+import argparse
+from pathlib import Path
+
+from . import common, compare_overhead, rescore, scaling
+
+SUITES = {
+    "hf": compare_overhead.hf,
+    "gguf": compare_overhead.gguf,
+    "rescore": rescore.run,
+    "scaling": scaling.run,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("suites", nargs="*", help=f"some of {', '.join(SUITES)} (default: all)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    unknown = set(args.suites) - set(SUITES)
+    if unknown:
+        parser.error(f"unknown suite(s): {', '.join(sorted(unknown))}")
+    print(f"machine: {common.machine()}")
+    for name in args.suites or SUITES:
+        SUITES[name]()
+    if args.json:
+        common.save(args.json)
+
+
+main()

@@ -1,0 +1,103 @@
+"""Figures 1-2: a full comparison against the raw library doing the same model work.
+
+Same work = the aligned answer generated and scored under base, the base answer generated
+and scored under aligned. Raw transformers: two `generate` calls (logits kept) and two
+teacher-forced forward passes; raw llama-cpp-python: two eval loops and two `eval` passes
+with `logits_all`. Both sides produce answers of the lengths alignterm's run produced.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from alignterm.engine.backend import DecodingParams, ModelSpec, load_pair
+from alignterm.engine.compare import Comparator, ComparisonRequest
+from alignterm.engine.demo import ALIGNED_DIR, BASE_DIR, GGUF_DIR, demo_queries
+
+from .common import best_of, random_llama, report
+
+TARGET = 1.10
+
+
+def _run_ours(comparator: Comparator, query: str, n: int):
+    request = ComparisonRequest(query, None, DecodingParams(max_new_tokens=n), live=False)
+    result = comparator.compare(request)
+    return result
+
+
+def raw_transformers(base, aligned, a_prompt, b_prompt, a_len, b_len) -> None:
+    from transformers import GenerationConfig
+
+    def gen(model, prompt, n):
+        x = torch.tensor([prompt])
+        cfg = GenerationConfig(max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=0)
+        return model.generate(x, attention_mask=torch.ones_like(x), generation_config=cfg,
+                              return_dict_in_generate=True, output_logits=True).sequences[0, len(prompt):].tolist()
+
+    with torch.inference_mode():
+        a_ids = gen(aligned, a_prompt, a_len)
+        b_ids = gen(base, b_prompt, b_len)
+        base(input_ids=torch.tensor([b_prompt + a_ids])).logits.float()
+        aligned(input_ids=torch.tensor([a_prompt + b_ids])).logits.float()
+
+
+def raw_llama(base, aligned, a_prompt, b_prompt, a_len, b_len) -> None:
+    def gen(llm, prompt, n):
+        llm.reset()
+        llm.eval(prompt)
+        out = []
+        for _ in range(n):
+            tok = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            out.append(tok)
+            llm.eval([tok])
+        return out
+
+    a_ids = gen(aligned, a_prompt, a_len)
+    b_ids = gen(base, b_prompt, b_len)
+    for llm, ids in ((base, b_prompt + a_ids), (aligned, a_prompt + b_ids)):
+        llm.reset()
+        llm.eval(ids)
+        np.array(llm.scores[: len(ids)])
+
+
+def bench_pair(label: str, comparator: Comparator, raw_fn, raw_models, query: str, n: int, repeat: int) -> None:
+    result = _run_ours(comparator, query, n)
+    a_len, b_len = len(result.aligned.tokens), len(result.base.tokens)
+    a_prompt, b_prompt = result.aligned.prompt_ids, result.base.prompt_ids
+    ours = best_of(lambda: _run_ours(comparator, query, n), repeat)
+    raw = best_of(lambda: raw_fn(*raw_models, a_prompt, b_prompt, a_len, b_len), repeat)
+    report(f"{label} ({a_len}+{b_len} tokens)", ours, raw, f"<= {TARGET:.2f}x", ok=ours / raw <= TARGET)
+
+
+def hf(repeat: int = 3) -> None:
+    from transformers import AutoModelForCausalLM
+
+    query = demo_queries()[0]["query"]
+    comparator = Comparator(*load_pair(ModelSpec(str(BASE_DIR), device="cpu"), ModelSpec(str(ALIGNED_DIR), device="cpu")))
+    raw = [AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval() for d in (BASE_DIR, ALIGNED_DIR)]
+    bench_pair("1 comparison vs transformers, demo pair", comparator, raw_transformers, raw, query, 128, repeat)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        dirs = [random_llama(Path(tmp) / name, hidden=768, layers=12, intermediate=2048, heads=12, seed=seed)
+                for name, seed in (("base", 0), ("aligned", 1))]
+        comparator = Comparator(*load_pair(ModelSpec(str(dirs[0]), device="cpu"), ModelSpec(str(dirs[1]), device="cpu")))
+        n_params = sum(p.numel() for p in comparator.base.model.parameters()) / 1e6
+        raw = [AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32).eval() for d in dirs]
+        bench_pair(f"1 comparison vs transformers, {n_params:.0f}M random", comparator, raw_transformers, raw, query,
+                   32, max(1, repeat - 1))
+
+
+def gguf(repeat: int = 3) -> None:
+    import llama_cpp
+
+    query = demo_queries()[0]["query"]
+    for qtype in ("f32", "q8_0"):
+        files = [str(GGUF_DIR / f"demo-{side}.{qtype}.gguf") for side in ("base", "aligned")]
+        comparator = Comparator(*load_pair(ModelSpec(files[0]), ModelSpec(files[1])))
+        raw = [llama_cpp.Llama(model_path=f, n_ctx=comparator.base.context_length, logits_all=True, verbose=False)
+               for f in files]
+        bench_pair(f"2 comparison vs llama-cpp-python, demo {qtype}", comparator, raw_llama, raw, query, 128, repeat)
