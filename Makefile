@@ -11,7 +11,7 @@ CORE := $(VENV)/.installed-core
 # only the tests need it, so `make demo` does not wait for it.
 DEV := $(VENV)/.installed-dev
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean chromium
 
 $(CORE): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,15 @@ $(DEV): $(CORE)
 demo: $(CORE)
 	$(BIN)/alignterm
 
-test: $(DEV)
+test: $(DEV) chromium
 	$(BIN)/python -m pytest -x -q
+
+# The HTML export test opens the page in headless Chromium (Debian's package).
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || { \
+	  echo "installing chromium for the HTML export test (apt-get)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 bench: $(DEV)
 	$(BIN)/python -m bench

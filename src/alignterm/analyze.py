@@ -112,11 +112,15 @@ def _write(job: AnalyzeJob, out, progress) -> None:
     if job.fmt == "pretty":
         from rich.console import Console
 
-        from .formats.pretty import print_record
+        from .formats.pretty import pooled, print_record
 
         console = Console(file=out, force_terminal=None if out is sys.stdout else False)
+        done = []
         for rec in records(job, progress):
             print_record(console, rec)
+            done.append(rec)
+        if len(done) > 1:
+            console.print(pooled(done))
     elif job.fmt == "jsonl":
         for rec in records(job, progress):
             out.write(json.dumps(rec, ensure_ascii=False) + "\n")

@@ -31,6 +31,11 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--n-ctx", type=int, default=None, metavar="N", help="GGUF: context size (default: the model's, <= 4096)")
     g.add_argument("--trust-remote-code", action="store_true", help="allow model folders to run their own code")
     g.add_argument("--chat-template", metavar="FILE", help="Jinja chat template for the aligned model")
+    r = p.add_argument_group("models on a server (--base/--aligned http://HOST:PORT/v1)")
+    r.add_argument("--base-model", metavar="NAME", help="the base model's name on its server (default: the one it serves)")
+    r.add_argument("--aligned-model", metavar="NAME", help="the aligned model's name on its server")
+    r.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the servers' API key (never stored)")
+    r.add_argument("--timeout", type=float, default=60.0, metavar="S", help="seconds to wait for each server answer")
     d = p.add_argument_group("prompt and decoding")
     d.add_argument("--urial", default="default", metavar="NAME|PATH|none",
                    help="URIAL prompt for the base model: a bundled name, a file, or none (bare prompt)")
@@ -44,6 +49,8 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="alignterm", description="Compare a base model with its aligned sibling, token by token.")
     _model_flags(parser)
+    parser.add_argument("--session", metavar="FILE",
+                        help="open a saved session (replayed without a model; re-running uses its recorded models)")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     an = sub.add_parser("analyze", help="compare on queries without the app; write JSONL, CSV, HTML or pretty text")
@@ -72,9 +79,13 @@ def model_specs(args: argparse.Namespace) -> tuple[ModelSpec, ModelSpec]:
         base, aligned = str(BASE_DIR), str(ALIGNED_DIR)
     else:
         base, aligned = args.base, args.aligned
+    if args.timeout <= 0:
+        raise BadInput(f"--timeout must be > 0 (got {args.timeout})")
     common = dict(backend=args.backend, device=args.device, dtype=args.dtype,
-                  trust_remote_code=args.trust_remote_code, n_gpu_layers=args.n_gpu_layers, n_ctx=args.n_ctx)
-    return ModelSpec(base, **common), ModelSpec(aligned, chat_template=args.chat_template, **common)
+                  trust_remote_code=args.trust_remote_code, n_gpu_layers=args.n_gpu_layers, n_ctx=args.n_ctx,
+                  api_key_env=args.api_key_env, timeout=args.timeout)
+    return (ModelSpec(base, served_name=args.base_model, **common),
+            ModelSpec(aligned, chat_template=args.chat_template, served_name=args.aligned_model, **common))
 
 
 def decoding(args: argparse.Namespace) -> DecodingParams:
@@ -117,7 +128,7 @@ def _app(args: argparse.Namespace) -> int:
 
     base, aligned = model_specs(args)
     load_urial(args.urial)  # a bad --urial is a usage error before the screen opens
-    return run_app(base=base, aligned=aligned, urial=args.urial, params=decoding(args))
+    return run_app(base=base, aligned=aligned, urial=args.urial, params=decoding(args), session=args.session)
 
 
 def main(argv: list[str] | None = None) -> int:

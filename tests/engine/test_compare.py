@@ -96,12 +96,14 @@ def test_the_demo_pair_shows_the_papers_picture(comparator, queries):
     from alignterm.engine import shift
 
     results = [comparator.compare(ComparisonRequest(q, None, PARAMS, live=False)) for q in queries]
-    pooled = shift.merge(r.summary.aligned for r in results)
+    pooled = shift.merge((r.summary.aligned for r in results), top_n=50)
     assert pooled.share("unshifted") >= 0.8
     assert 0 < pooled.share("shifted") <= 0.15
     styled = {"Hello", "Sure", "However", "hope", "help", "important", "note", "!", "Let", "Certainly", "Hi"}
-    top = [text.strip() for text, _ in pooled.top_shifted[:5]]
-    assert sum(any(s in t for s in styled) for t in top) >= 3, top
+    counts = dict(pooled.top_shifted)
+    style = sum(n for text, n in counts.items() if any(s in text for s in styled))
+    assert style / sum(counts.values()) >= 0.5, pooled.top_shifted
+    assert any(s in pooled.top_shifted[0][0] for s in styled), pooled.top_shifted
     # shifts concentrate early: the first bucket holds a larger share of shifted tokens than the rest
     first = pooled.shifted_by_bucket[0] / pooled.tokens_by_bucket[0]
     rest = sum(pooled.shifted_by_bucket[1:]) / max(1, sum(pooled.tokens_by_bucket[1:]))

@@ -35,7 +35,10 @@ class ModelSpec:
     trust_remote_code: bool = False
     chat_template: str | None = None  # a Jinja file that overrides the tokenizer's template
     n_gpu_layers: int | None = None  # GGUF: None = all layers when llama.cpp has GPU support
-    n_ctx: int | None = None  # GGUF: context size (None = the model's, at most 4096)
+    n_ctx: int | None = None  # GGUF: context size (None = the model's, at most 4096); remote: the server's
+    served_name: str | None = None  # remote: the model's name on the server (None = the one it serves)
+    api_key_env: str | None = None  # remote: the environment variable holding the API key (never the key)
+    timeout: float = 60.0  # remote: seconds to wait for each answer of the server
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class Tokenizer(Protocol):
     vocab_size: int
     bos_id: int | None
     eos_ids: frozenset[int]
+    lists_vocab: bool  # False where vocab() is unavailable (a server): vocabularies are compared by a probe
 
     def encode(self, text: str, *, add_bos: bool = False) -> list[int]:
         """Text to ids; special-token strings in `text` map to their ids."""
@@ -98,6 +102,7 @@ class TokenizerBase:
 
     vocab_size: int
     bos_id: int | None
+    lists_vocab = True  # False for a server, which cannot list its vocabulary (see check_same_vocab)
 
     def _encode_plain(self, text: str) -> list[int]:
         raise NotImplementedError
@@ -203,11 +208,35 @@ class CachedScorer:
 
 
 @dataclass(frozen=True)
+class TopK:
+    """A next-token distribution known only in part, as a server reports it (remote backends).
+
+    `ids` / `logprobs` are the k most likely tokens, most likely first (fewer when the
+    server's answer could not be mapped to ids); `token` is the token that was generated
+    or scored there, with its log-probability, and its rank when the server reports it.
+    """
+
+    k: int
+    ids: tuple[int, ...]
+    logprobs: tuple[float, ...]
+    token: int
+    token_logprob: float
+    token_rank: int | None = None
+
+    def rank(self) -> tuple[int, bool]:
+        """The token's rank and whether it is exact; outside the known top-k it is a lower bound (k + 1)."""
+        if self.token_rank is not None:
+            return self.token_rank, True
+        above = sum(lp > self.token_logprob for lp in self.logprobs)
+        return above + 1, self.token in self.ids
+
+
+@dataclass(frozen=True)
 class Step:
-    """One generated token and the logits [V] (float32) it was drawn from."""
+    """One generated token and what it was drawn from: float32 logits [V], or a server's TopK."""
 
     id: int
-    logits: "torch.Tensor"
+    logits: "torch.Tensor | TopK"
 
 
 class Backend(Protocol):
@@ -250,11 +279,28 @@ def load_backend(spec: ModelSpec) -> Backend:
         from .gguf import GGUFBackend
 
         return GGUFBackend.load(spec)
-    raise BadInput(f"the {kind} backend is not available in this version of alignterm")
+    from .remote import RemoteBackend
+
+    return RemoteBackend.load(spec)
+
+
+# Text whose tokenization tells two vocabularies apart when a server cannot list its own
+VOCAB_PROBE = (
+    "Hello! Sure, I'd be happy to help. However, it is important to note: 3.14 km/h, "
+    "naïve café, 日本語, emoji 🙂\n\t# Query:\n```\n<|user|>"
+)
 
 
 def check_same_vocab(base: Backend, aligned: Backend) -> None:
     """Refuse a pair whose tokenizers differ: ranks across models need one vocabulary."""
+    if not (base.tokenizer.lists_vocab and aligned.tokenizer.lists_vocab):
+        pb, pa = base.tokenizer.encode(VOCAB_PROBE, add_bos=True), aligned.tokenizer.encode(VOCAB_PROBE, add_bos=True)
+        if pb != pa:
+            raise TokenizerMismatch(
+                f"base and aligned tokenizers differ: they split a probe text into different tokens "
+                f"({base.name}: {pb[:8]}... / {aligned.name}: {pa[:8]}...)"
+            )
+        return
     vb, va = base.tokenizer.vocab(), aligned.tokenizer.vocab()
     if len(vb) != len(va):
         raise TokenizerMismatch(

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Generator, Iterator, Sequence
 
 from . import shift
-from .backend import Backend, CancelToken, DecodingParams, ModelSpec, Step, load_pair
+from .backend import Backend, CancelToken, DecodingParams, ModelSpec, Step, TopK, load_pair
 from .errors import ContextOverflow
 from .events import (
     ComparisonResult,
@@ -92,23 +92,62 @@ def measure(
         other_top.indices.tolist(),
         other_top.values.tolist(),
     )
+    return [
+        _event(side, start + i, tid, pieces, lp, olp, rank, d, zip(ti, tv), zip(oi, ov))
+        for i, (tid, lp, olp, rank, d, ti, tv, oi, ov) in enumerate(rows)
+    ]
+
+
+def _event(side: Side, position: int, tid: int, pieces, lp: float, olp: float, rank: int, kl: float | None,
+           top, other_top, rank_exact: bool = True) -> TokenEvent:
+    """One TokenEvent; `top` / `other_top` are (id, logprob) pairs."""
+    return TokenEvent(
+        side=side,
+        position=position,
+        id=tid,
+        text=pieces(tid),
+        logprob=lp,
+        other_logprob=olp,
+        other_rank=rank,
+        shift=shift.category(rank),
+        kl=kl,
+        top=tuple(TopEntry(a, pieces(a), b) for a, b in top),
+        other_top=tuple(TopEntry(a, pieces(a), b) for a, b in other_top),
+        rank_exact=rank_exact,
+    )
+
+
+def as_topk(logits: "torch.Tensor", ids: Sequence[int], k: int) -> list[TopK]:
+    """Full-vocabulary logits [T, V] seen as TopK rows, exact ranks included (to pair with a server's top-k)."""
+    import torch
+
+    ids_t = torch.tensor(list(ids), device=logits.device)
+    lp = torch.log_softmax(logits.float(), -1)
+    top = lp.topk(min(k, lp.shape[-1]), dim=-1)
+    chosen = lp.gather(-1, ids_t[:, None])[:, 0].tolist()
+    rows = zip(ids, chosen, shift.ranks(logits, ids_t).tolist(), top.indices.tolist(), top.values.tolist())
+    return [TopK(k, tuple(ti), tuple(tv), tid, c, r) for tid, c, r, ti, tv in rows]
+
+
+def measure_topk(
+    side: Side,
+    start: int,
+    ids: Sequence[int],
+    own: "torch.Tensor | list[TopK]",
+    other: "torch.Tensor | list[TopK]",
+    pieces,
+    top_k: int,
+) -> list[TokenEvent]:
+    """Token events where either model is known only by a server's top-k: ranks beyond k are bounds, KL is None."""
+    own = own if isinstance(own, list) else as_topk(own, ids, top_k)
+    other = other if isinstance(other, list) else as_topk(other, ids, top_k)
     events = []
-    for i, (tid, lp, olp, rank, d, ti, tv, oi, ov) in enumerate(rows):
-        events.append(
-            TokenEvent(
-                side=side,
-                position=start + i,
-                id=tid,
-                text=pieces(tid),
-                logprob=lp,
-                other_logprob=olp,
-                other_rank=rank,
-                shift=shift.category(rank),
-                kl=d,
-                top=tuple(TopEntry(a, pieces(a), b) for a, b in zip(ti, tv)),
-                other_top=tuple(TopEntry(a, pieces(a), b) for a, b in zip(oi, ov)),
-            )
-        )
+    for i, (tid, mine, theirs) in enumerate(zip(ids, own, other)):
+        rank, exact = theirs.rank()
+        top = zip(mine.ids[:top_k], mine.logprobs)
+        other_top = zip(theirs.ids[:top_k], theirs.logprobs)
+        events.append(_event(side, start + i, tid, pieces, mine.token_logprob, theirs.token_logprob, rank, None,
+                             top, other_top, exact))
     return events
 
 
@@ -118,7 +157,7 @@ class _SideRun:
     def __init__(self, side: Side, own: Backend, prompt_ids: list[int], params: DecodingParams, stops: bool):
         self.side = side
         self.own = own
-        self.steps: Iterator[Step] = own.generate(prompt_ids, params)
+        self.steps: Generator[Step, None, None] = own.generate(prompt_ids, params)  # type: ignore[assignment]
         self.stops = stops  # the base side stops at "# Query" and drops the closing fence
         self.held: list[Step] = []  # may still turn out to be fence + stop string
         self.unscored: list[Step] = []
@@ -176,6 +215,7 @@ class _SideRun:
             self._release_before(strip_closing(self._held_text(), len(self._held_text())))
         self.reason = reason
         self.elapsed = time.perf_counter() - self.started
+        self.steps.close()  # a server's stream is closed now (stop string, cancel), not when collected
 
     @property
     def rate(self) -> float:
@@ -287,7 +327,8 @@ class Comparator:
 
         steps, run.unscored = run.unscored, []
         ids = [s.id for s in steps]
-        own = torch.stack([s.logits for s in steps])
+        rows = [s.logits for s in steps]
+        own = rows if isinstance(rows[0], TopK) else torch.stack(rows)
         start = len(run.events)
         events = self._events(run.side, start, ids, own, scorer.score(ids))
         run.events.extend(events)
@@ -295,6 +336,8 @@ class Comparator:
         return events, bare
 
     def _events(self, side: Side, start: int, ids, own, other) -> list[TokenEvent]:
+        if isinstance(own, list) or isinstance(other, list):  # a server's top-k on either side
+            return measure_topk(side, start, ids, own, other, self.base.tokenizer.piece, self.top_k)
         return measure(side, start, ids, own, other, self.base.tokenizer.piece, self.top_k)
 
     def _text(self, run: _SideRun) -> str:

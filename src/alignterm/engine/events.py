@@ -32,7 +32,9 @@ class TokenEvent:
     """One answer token with its measures under its own model and under the other one.
 
     For the aligned side "other" is the base model (TDS); for the base side it is the
-    aligned model (reverse shift).
+    aligned model (reverse shift). Where the other model's distribution is known only as a
+    server's top-k, `rank_exact` is False when the token was outside it: `other_rank` is
+    then k + 1, a lower bound (shown as "> k"), and `kl` is None.
     """
 
     side: Side
@@ -46,6 +48,7 @@ class TokenEvent:
     kl: float | None
     top: tuple[TopEntry, ...] = ()
     other_top: tuple[TopEntry, ...] = ()
+    rank_exact: bool = True
 
     @property
     def top1_differs(self) -> bool:

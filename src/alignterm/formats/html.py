@@ -1,31 +1,124 @@
-"""`--format html`: one self-contained page (no network assets) of coloured answers and summaries."""
+"""`--format html` and the app's export: one self-contained page (no network assets).
+
+Per query: both answers with every token coloured by its shift category, a table of both
+models' top-k at the token under the pointer (hover, or click to pin it) with the exact
+rank under the other model, the summary, and a per-position plot (inline SVG) of each
+token's rank under the other model and its KL. Reads the records of `formats.record`
+(DESIGN §3), so `analyze` and a saved session give the same page. Token text is
+untrusted: it is made visible (`display.visible`) and HTML-escaped, and the data the
+script reads is JSON with every "<" escaped, so no token can close a tag.
+"""
 
 from __future__ import annotations
 
 import html
 import json
+import math
 from typing import Any
 
 from ..display import visible
-from ..themes import DEFAULT_PALETTE
+from ..themes import BUNDLED_DIR, DEFAULT_THEME, ThemeFile, read_theme
+
+CATEGORIES = ("unshifted", "marginal", "shifted")
 
 _STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em;max-width:80em;background:#111;color:#ddd}
-.tok{white-space:pre-wrap;font-family:monospace;border-radius:2px;cursor:pointer}
-.unshifted{color:%(unshifted)s}.marginal{color:%(marginal)s}.shifted{color:%(shifted)s;font-weight:bold}
-.answer{border:1px solid #444;padding:.8em;margin:.5em 0}
-table{border-collapse:collapse}td,th{padding:.1em .6em;text-align:right}
+:root{--unshifted:%(unshifted)s;--marginal:%(marginal)s;--shifted:%(shifted)s;--bg:%(bg)s;--fg:%(fg)s;--accent:%(accent)s}
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:84em;padding:0 1em;background:var(--bg);color:var(--fg)}
+h2{border-bottom:1px solid color-mix(in srgb,var(--fg) 30%%,transparent);padding-bottom:.2em}
+.sides{display:grid;grid-template-columns:repeat(auto-fit,minmax(28em,1fr));gap:1em}
+.answer{border:1px solid color-mix(in srgb,var(--fg) 30%%,transparent);padding:.8em;white-space:pre-wrap;font-family:monospace;line-height:1.5}
+.tok{cursor:pointer;border-radius:2px}.tok:hover,.tok.pinned{outline:1px solid var(--accent)}
+.unshifted{color:var(--unshifted)}.marginal{color:var(--marginal)}.shifted{color:var(--shifted);font-weight:bold}
+svg.plot{width:100%%;height:5em;display:block;margin-top:.4em}
+svg .unshifted{fill:var(--unshifted)}svg .marginal{fill:var(--marginal)}svg .shifted{fill:var(--shifted)}
+table{border-collapse:collapse;margin:.5em 0}td,th{padding:.1em .6em;text-align:right}
+#detail{position:sticky;bottom:0;background:var(--bg);border-top:2px solid var(--accent);padding:.4em 0;min-height:3em}
+#detail td.t,#detail th.t{text-align:left;font-family:monospace;white-space:pre}
+#detail tr.chosen td{font-weight:bold;color:var(--accent)}
+.note{opacity:.7}
 """
 
+# Fills the detail table from the embedded data: plain DOM calls and textContent only.
+_SCRIPT = """
+const DATA = JSON.parse(document.getElementById('alignterm-data').textContent);
+const detail = document.getElementById('detail');
+let pinned = null;
+const fmt = v => v === null ? '—' : v.toFixed(3);
+function cell(row, text, cls) { const td = row.insertCell(); td.textContent = text; if (cls) td.className = cls; }
+function show(span) {
+  const q = +span.dataset.q, side = span.dataset.side, i = +span.dataset.i;
+  const t = DATA[q][side][i], other = side === 'aligned' ? 'base' : 'aligned';
+  detail.replaceChildren();
+  const head = document.createElement('p');
+  head.textContent = `${side} token ${i}: "${t.text}" (id ${t.id}) — ${t.shift}, rank ${t.rank} under ${other}; ` +
+    `logprob ${fmt(t.logprob)} (${side}) / ${fmt(t.other_logprob)} (${other}); KL ${fmt(t.kl)}`;
+  detail.append(head);
+  const table = document.createElement('table'), hr = table.insertRow();
+  for (const h of ['rank', side + ' top-k', 'logprob', other + ' top-k', 'logprob']) cell(hr, h, 'h');
+  for (let k = 0; k < Math.max(t.top.length, t.other_top.length); k++) {
+    const r = table.insertRow(), a = t.top[k], b = t.other_top[k];
+    if ((a && a.id === t.id) || (b && b.id === t.id)) r.className = 'chosen';
+    cell(r, k + 1);
+    cell(r, a ? a.text : '', 't'); cell(r, a ? fmt(a.logprob) : '');
+    cell(r, b ? b.text : '', 't'); cell(r, b ? fmt(b.logprob) : '');
+  }
+  if (!t.top.length) cell(table.insertRow(), 'no top-k recorded (analyze --top-k 0)', 't');
+  detail.append(table);
+}
+for (const span of document.querySelectorAll('.tok')) {
+  span.addEventListener('mouseenter', () => { if (!pinned) show(span); });
+  span.addEventListener('click', () => {
+    if (pinned) pinned.classList.remove('pinned');
+    pinned = pinned === span ? null : span;
+    if (pinned) { span.classList.add('pinned'); show(span); }
+  });
+}
+document.body.dataset.tokens = DATA.reduce((n, r) => n + r.aligned.length + r.base.length, 0);  // read by tests
+"""
 
-def _tokens(tokens: list[dict[str, Any]]) -> str:
-    spans = []
-    for t in tokens:
-        tip = f"rank under other model: {t['other_rank']}; logprob {t['logprob']:.3f} / other {t['other_logprob']:.3f}"
-        spans.append(
-            f'<span class="tok {t["shift"]}" title="{html.escape(tip)}">{html.escape(visible(t["text"]))}</span>'
-        )
-    return "".join(spans)
+_PLOT_HEIGHT = 40  # rank bars; the KL strip is 6 more units below them
+_MAX_RANK_LOG = 10  # bars are log2(rank), capped at rank 1024
+
+
+def _rank(t: dict[str, Any]) -> str:
+    """The rank under the other model; "> k" where a server's top-k did not hold the token."""
+    return f"> {t['other_rank'] - 1}" if t.get("other_rank_exact") is False else str(t["other_rank"])
+
+
+def _tip(t: dict[str, Any]) -> str:
+    kl = "—" if t["kl"] is None else f"{t['kl']:.3f}"
+    return f"rank under the other model {_rank(t)} ({t['shift']}); KL {kl}"
+
+
+def _tokens(q: int, side: str, tokens: list[dict[str, Any]]) -> str:
+    return "".join(
+        f'<span class="tok {t["shift"]}" data-q="{q}" data-side="{side}" data-i="{i}" title="{html.escape(_tip(t))}">'
+        f"{html.escape(visible(t['text']))}</span>"
+        for i, t in enumerate(tokens)
+    )
+
+
+def _gradient_colour(gradient: tuple[str, ...], x: float) -> str:
+    """The gradient's stop nearest to x in [0, 1]."""
+    return gradient[min(len(gradient) - 1, round(x * (len(gradient) - 1)))]
+
+
+def _plot(tokens: list[dict[str, Any]], gradient: tuple[str, ...]) -> str:
+    """Per position: a bar of log2(rank under the other model), and a KL strip below it."""
+    n = max(len(tokens), 1)
+    kls = {i: t["kl"] for i, t in enumerate(tokens) if t["kl"] is not None and math.isfinite(t["kl"])}
+    max_kl = max(kls.values(), default=0.0) or 1.0
+    rects = []
+    for i, t in enumerate(tokens):
+        h = 2 + (_PLOT_HEIGHT - 2) * min(math.log2(t["other_rank"]), _MAX_RANK_LOG) / _MAX_RANK_LOG
+        title = html.escape(f"{i}: {visible(t['text'])!r} {_tip(t)}")
+        rects.append(f'<rect class="{t["shift"]}" x="{i}" y="{_PLOT_HEIGHT - h:.2f}" width="0.9" height="{h:.2f}">'
+                     f"<title>{title}</title></rect>")
+        if i in kls:
+            rects.append(f'<rect x="{i}" y="{_PLOT_HEIGHT + 1}" width="1" height="5" '
+                         f'fill="{_gradient_colour(gradient, kls[i] / max_kl)}"/>')
+    return (f'<svg class="plot" viewBox="0 0 {n} {_PLOT_HEIGHT + 6}" preserveAspectRatio="none" role="img" '
+            f'aria-label="rank under the other model (bars, log scale) and KL (strip) by position">{"".join(rects)}</svg>')
 
 
 def _summary(record: dict[str, Any]) -> str:
@@ -35,34 +128,78 @@ def _summary(record: dict[str, Any]) -> str:
         s = record["summary"].get(key)
         if s:
             rows.append(f"<tr><th>{name}</th><td>{s['n']}</td>" + "".join(
-                f"<td>{s['shares'][c]:.1%}</td>" for c in ("unshifted", "marginal", "shifted")) + "</tr>")
-    head = "<tr><th></th><th>tokens</th><th>unshifted</th><th>marginal</th><th>shifted</th></tr>"
-    return f"<table>{head}{''.join(rows)}</table>"
+                f'<td class="{c}">{s["shares"][c]:.1%}</td>' for c in CATEGORIES) + "</tr>")
+    head = "<tr><th></th><th>tokens</th>" + "".join(f'<th class="{c}">{c}</th>' for c in CATEGORIES) + "</tr>"
+    text = f'<table class="summary">{head}{"".join(rows)}</table>'
+    if record["summary"].get("closure") is not None:
+        text += f"<p>in-context closure: {record['summary']['closure']:.2f}</p>"
+    top = record["summary"]["aligned"].get("top_shifted") or []
+    if top:
+        words = ", ".join(f"{html.escape(repr(visible(t)))} ×{n}" for t, n in top)
+        text += f"<p>most shifted aligned tokens: {words}</p>"
+    return text
+
+
+def _data(record: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """What the script shows per token, with token text already made visible."""
+
+    def entry(e: dict[str, Any]) -> dict[str, Any]:
+        # JSON.parse rejects Infinity and NaN (a logprob of a masked token is -inf)
+        finite = {k: v if math.isfinite(v) else None for k, v in e.items() if isinstance(v, float)}
+        return {**e, **finite, "text": visible(e["text"], show_whitespace=True)}
+
+    return {
+        side: [{**entry(t), "rank": _rank(t), "top": [entry(e) for e in t.get("top", ())],
+                "other_top": [entry(e) for e in t.get("other_top", ())]} for t in record[side]["tokens"]]
+        for side in ("aligned", "base")
+    }
+
+
+def _section(q: int, r: dict[str, Any], gradient: tuple[str, ...]) -> str:
+    urial = r.get("urial") or "none"
+    base_title = "base (bare prompt)" if urial == "none" else f"base + URIAL ({html.escape(str(urial))})"
+    sides = []
+    for side, title in (("aligned", "aligned"), ("base", base_title)):
+        tokens = r[side]["tokens"]
+        sides.append(
+            f'<div><h3>{title} · {len(tokens)} tokens'
+            f' <span class="note">({html.escape(str(r[side].get("finish_reason", "")))})</span></h3>'
+            f'<div class="answer" data-q="{q}" data-side="{side}">{_tokens(q, side, tokens)}</div>'
+            f"{_plot(tokens, gradient)}</div>"
+        )
+    models = f"aligned: {html.escape(r['aligned_model'])} · base: {html.escape(r['base_model'])}"
+    return (f'<section><h2>{html.escape(visible(r["query"]))}</h2><p class="note">{models}</p>'
+            f'<div class="sides">{"".join(sides)}</div>{_summary(r)}</section>')
 
 
 class HtmlWriter:
-    """Collects records and writes the page when closed."""
+    """Collects records and writes the page when closed (colours from `theme`, else the default theme)."""
 
-    def __init__(self, out) -> None:
+    def __init__(self, out, theme: ThemeFile | None = None) -> None:
         self._out = out
+        self._theme = theme or read_theme(BUNDLED_DIR / f"{DEFAULT_THEME}.yaml")
         self._records: list[dict[str, Any]] = []
 
     def write(self, record: dict[str, Any]) -> None:
         self._records.append(record)
 
     def close(self) -> None:
-        body = []
-        for r in self._records:
-            body.append(f"<h2>{html.escape(visible(r['query']))}</h2>")
-            for side in ("aligned", "base"):
-                body.append(f'<h3>{side}</h3><div class="answer" data-side="{side}">{_tokens(r[side]["tokens"])}</div>')
-            body.append(_summary(r))
-            if r["summary"].get("closure") is not None:
-                body.append(f"<p>in-context closure: {r['summary']['closure']:.2f}</p>")
-        data = html.escape(json.dumps({"n": len(self._records)}))
+        theme = self._theme
+        colours = {
+            **theme.palette,
+            "bg": theme.app.get("background", "#1e1e1e" if theme.dark else "#f4f4f4"),
+            "fg": theme.app.get("foreground", "#e0e0e0" if theme.dark else "#1e1e1e"),
+            "accent": theme.app.get("accent", theme.app["primary"]),
+        }
+        sections = "".join(_section(q, r, theme.gradient) for q, r in enumerate(self._records))
+        data = json.dumps([_data(r) for r in self._records], ensure_ascii=False).replace("<", "\\u003c")
+        legend = " · ".join(f'<span class="{c}">{c}</span>' for c in CATEGORIES)
         self._out.write(
-            "<!doctype html><html><head><meta charset=\"utf-8\"><title>alignterm</title>"
-            f"<style>{_STYLE % DEFAULT_PALETTE}</style></head><body data-info=\"{data}\">"
-            + "".join(body)
-            + "</body></html>\n"
+            '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>alignterm</title>'
+            f"<style>{_STYLE % colours}</style></head><body>"
+            f'<p class="note">alignterm · token distribution shift · {legend} '
+            "(rank 1 / 2-3 / ≥4 under the other model) · hover a token for both models' top-k, click to pin</p>"
+            f'{sections}<div id="detail" class="note">Hover a token.</div>'
+            f'<script type="application/json" id="alignterm-data">{data}</script>'
+            f"<script>{_SCRIPT}</script></body></html>\n"
         )

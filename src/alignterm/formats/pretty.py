@@ -73,3 +73,28 @@ def render(record: dict[str, Any]) -> Group:
 def print_record(console: Console, record: dict[str, Any]) -> None:
     console.print(render(record))
     console.print()
+
+
+def pooled(records: list[dict[str, Any]]) -> Group:
+    """All queries together: each side's shares and the most frequent shifted tokens."""
+    from collections import Counter
+
+    table = Table(title=f"all {len(records)} queries", box=None, pad_edge=False, title_justify="left")
+    for col in ("", "tokens", "unshifted", "marginal", "shifted"):
+        table.add_column(col, justify="left" if not col else "right")
+    keys = [("aligned | base", "aligned"), ("aligned | base bare", "aligned_bare"), ("base | aligned", "base")]
+    if "aligned_bare" in records[0]["summary"]:
+        keys[0] = ("aligned | base+URIAL", "aligned")
+    else:
+        keys.pop(1)
+    for name, key in keys:
+        sums = Counter()
+        for r in records:
+            sums.update({c: r["summary"][key][c] for c in ("n", "unshifted", "marginal", "shifted")})
+        n = sums["n"] or 1
+        table.add_row(name, str(sums["n"]), *(f"{sums[c] / n:.1%}" for c in ("unshifted", "marginal", "shifted")))
+    top: Counter[str] = Counter()
+    for r in records:
+        top.update(dict((t, k) for t, k in r["summary"]["aligned"]["top_shifted"]))
+    line = ", ".join(f"{visible(t)!r}×{k}" for t, k in top.most_common(10))
+    return Group(table, Text(f"ten most frequent shifted aligned tokens: {line or '-'}"))

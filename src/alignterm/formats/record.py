@@ -17,6 +17,8 @@ def token_record(t: TokenEvent, top_k: int) -> dict[str, Any]:
         "shift": t.shift,
         "kl": t.kl,
     }
+    if not t.rank_exact:  # a server's top-k did not hold the token: other_rank is the bound k + 1
+        rec["other_rank_exact"] = False
     if top_k:
         rec["top"] = [{"id": e.id, "text": e.text, "logprob": e.logprob} for e in t.top[:top_k]]
         rec["other_top"] = [{"id": e.id, "text": e.text, "logprob": e.logprob} for e in t.other_top[:top_k]]
@@ -40,6 +42,17 @@ def summary_record(s: SideSummary) -> dict[str, Any]:
                                 "tokens": list(s.tokens_by_bucket)},
         "top_shifted": [[text, n] for text, n in s.top_shifted],
         "mean_kl": s.mean_kl,
+    }
+
+
+def exactness(result: ComparisonResult) -> dict[str, bool]:
+    """Which measures are exact: all of them over a full vocabulary; with a server's top-k, ranks
+    beyond k are bounds (their category is still exact: shifted) and KL is unavailable."""
+    tokens = [*result.aligned.tokens, *result.base.tokens]
+    return {
+        "other_rank": all(t.rank_exact for t in tokens),
+        "shift": all(t.rank_exact or t.other_rank > 3 for t in tokens),
+        "kl": all(t.kl is not None for t in tokens),
     }
 
 
@@ -77,6 +90,7 @@ def result_record(
             "aligned": side_record(result.aligned, top_k),
             "base": side_record(result.base, top_k),
             "summary": summary,
+            "exact": exactness(result),
         }
     )
     return record

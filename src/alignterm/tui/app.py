@@ -22,11 +22,16 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal
 from textual.message import Message
+from textual.theme import Theme
 from textual.widgets import Footer, Label, Static
 
+from alignterm.config import Config, load_config, save_config
 from alignterm.engine.backend import CancelToken, DecodingParams, ModelSpec
 from alignterm.engine.errors import AlignTermError
 from alignterm.engine.events import RunFinished, SideFinished, TokenEvent
+from alignterm.sessions import Session, SessionError, SessionStore, load_session
+from alignterm.sessions.store import save_session, slug
+from alignterm.themes import DEFAULT_THEME, ThemeFile, load_themes
 
 from .commands import AlignTermCommands
 from .history import QueryHistory
@@ -34,6 +39,7 @@ from .inbox import Inbox
 from .palette import DEFAULT_PALETTE, ShiftPalette
 from .screens.error import ErrorScreen
 from .screens.help import HelpScreen, describe_bindings
+from .screens.sessions import SaveAsScreen, SessionBrowser
 from .widgets.answer_pane import AnswerPane
 from .widgets.inspector import TokenInspector
 from .widgets.legend import Legend
@@ -98,6 +104,11 @@ def _demo_query(base: ModelSpec) -> str:
         return ""  # no demo pair built yet: start with an empty query
 
 
+def textual_theme(theme: ThemeFile) -> Theme:
+    """The Textual theme of a theme file, its shift palette as CSS variables."""
+    return Theme(name=theme.name, dark=theme.dark, variables=theme.css_variables(), **theme.app)
+
+
 class AlignTermApp(App[int]):
     """The alignterm terminal app."""
 
@@ -114,7 +125,10 @@ class AlignTermApp(App[int]):
         Binding("f3", "toggle_inspector", "Inspect", tooltip="Show / hide the token inspector (top-k of both models at the cursor)"),
         Binding("f4", "toggle_monochrome", "Monochrome", show=False, tooltip="Monochrome mode: categories as plain / bold / reverse instead of colour"),
         Binding("f1,question_mark", "help", "Help", tooltip="This list of keys (? where it does not type into a text box)"),
-        Binding("ctrl+s", "save_prompt", "Save prompt", show=False, tooltip="Save the URIAL prompt to the file path in the editor"),
+        Binding("ctrl+s", "save_session", "Save as", show=False, tooltip="Save the comparison as a session file (.yaml), or a page (.html); in the URIAL editor it saves the prompt"),
+        Binding("f6", "sessions", "Sessions", show=False, tooltip="Saved sessions: open (replays without a model), search, delete"),
+        Binding("f7", "next_theme", "Theme", show=False, tooltip="Next theme (all themes: ctrl+p, \"Theme\")"),
+        Binding("f8", "export_html", "Export HTML", show=False, tooltip="Export the comparison as one self-contained HTML page"),
     ]
 
     def __init__(
@@ -130,9 +144,15 @@ class AlignTermApp(App[int]):
         history_file: Path | None = None,
         shift_palette: ShiftPalette = DEFAULT_PALETTE,
         monochrome: bool | None = None,
+        session: Session | None = None,
+        session_store: SessionStore | None = None,
+        config_file: Path | None = None,
+        themes_dir: Path | None = None,
     ) -> None:
         """`urial` is a bundled prompt name, a file path or "none"; `comparator` an already
-        loaded pair (tests, embedding) that skips loading."""
+        loaded pair (tests, embedding) that skips loading. `session` opens replayed, with no
+        model loaded until a run needs one; `session_store` autosaves every finished run;
+        `config_file` keeps the chosen theme; `themes_dir` holds the user's theme files."""
         self.shift_palette = shift_palette  # before App.__init__, which reads the CSS variables
         super().__init__()
         self.base_spec = base
@@ -158,6 +178,17 @@ class AlignTermApp(App[int]):
         self.monochrome = bool(os.environ.get("NO_COLOR")) if monochrome is None else monochrome
         self.urial_label, self.urial_text = self._initial_urial(urial)
         self._base_urial_label = self.urial_label  # the prompt the base answer on screen was made with
+        self.session_store = session_store
+        self.initial_session = session
+        self.session: Session | None = None  # the comparison on screen, once saved or opened
+        self.read_only: str | None = None  # why the session on screen cannot be run again
+        self.config_file = config_file
+        self.config, config_notice = load_config(config_file) if config_file is not None else (Config(), None)
+        self.theme_files, self._notices = load_themes(themes_dir)
+        if config_notice:
+            self._notices.append(config_notice)
+        for theme in self.theme_files.values():
+            self.register_theme(textual_theme(theme))
 
     def _initial_urial(self, urial: str) -> tuple[str, str | None]:
         from alignterm.engine import prompts
@@ -207,6 +238,8 @@ class AlignTermApp(App[int]):
         return self.query_one(f"#{side}-pane", AnswerPane)
 
     def on_mount(self) -> None:
+        self._choose_theme(self.config.theme or DEFAULT_THEME)
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
         self.inspector.display = False
         self.editor.display = False
         self.pane("aligned").border_title = "Aligned"
@@ -217,10 +250,12 @@ class AlignTermApp(App[int]):
         self.set_interval(0.1, self._tick)
         if notice := getattr(self, "_startup_notice", None):
             self.notify(notice + " (using the bare prompt)", title="URIAL prompt", severity="error", timeout=10)
-        if self.comparator is None:
-            self._set_placeholders("Loading the models…")
-            self.loader = threading.Thread(target=self._load_models, name="alignterm-load", daemon=True)
-            self.loader.start()
+        for notice in self._notices:
+            self.notify(notice, title="Settings", severity="warning", timeout=15)
+        if self.initial_session is not None:
+            self.open_session(self.initial_session)
+        elif self.comparator is None:
+            self._start_loading()
         else:
             reserve_a_core_for_the_ui()
             self._set_placeholders("Type a query and press Enter.")
@@ -242,7 +277,15 @@ class AlignTermApp(App[int]):
 
     # ---- loading ---------------------------------------------------------------------
 
-    def _load_models(self) -> None:
+    def _start_loading(self) -> None:
+        self._set_placeholders("Loading the models…")
+        self._load_started = time.monotonic()
+        specs = (self.base_spec, self.aligned_spec)
+        self.loader = threading.Thread(target=self._load_models, args=specs, name="alignterm-load", daemon=True)
+        self.loader.start()
+        self._update_status()
+
+    def _load_models(self, base: ModelSpec, aligned: ModelSpec) -> None:
         """Load both models (a daemon thread, so quitting mid-load does not wait for it)."""
         # The engine's heavy modules (torch, transformers) are imported here, not at the
         # top of this file, so the first frame is drawn before they load.
@@ -251,20 +294,20 @@ class AlignTermApp(App[int]):
             from alignterm.engine.compare import Comparator
 
             comparator = Comparator.load(
-                self.base_spec,
-                self.aligned_spec,
+                base,
+                aligned,
                 top_k=self.top_k,
                 progress=lambda step, detail: self._deliver(self._set_load_step, step, detail),
             )
             reserve_a_core_for_the_ui()
         except AlignTermError as err:
-            self._deliver(self._load_failed, str(err))
+            self._deliver(self._load_failed, str(err), (base, aligned))
         except MemoryError:
-            self._deliver(self._load_failed, "out of memory while loading the models")
+            self._deliver(self._load_failed, "out of memory while loading the models", (base, aligned))
         except Exception as err:  # never a traceback on screen: one line, and the log has the rest
-            self._deliver(self._load_failed, f"{type(err).__name__}: {err}".splitlines()[0])
+            self._deliver(self._load_failed, f"{type(err).__name__}: {err}".splitlines()[0], (base, aligned))
         else:
-            self._deliver(self._loaded, comparator)
+            self._deliver(self._loaded, comparator, (base, aligned))
 
     def _deliver(self, callback: Callable, *args) -> bool:
         """Run `callback(*args)` on the UI thread; False when the app has gone."""
@@ -280,7 +323,9 @@ class AlignTermApp(App[int]):
             self._set_placeholders(f"{step[:-1].capitalize()} from {detail}…")
         self._update_status()
 
-    def _loaded(self, comparator: "Comparator") -> None:
+    def _loaded(self, comparator: "Comparator", specs: tuple[ModelSpec, ModelSpec]) -> None:
+        if specs != (self.base_spec, self.aligned_spec):
+            return  # a session with other models was opened while these loaded
         self.comparator = comparator
         self.load_step = ""
         self._set_placeholders("Type a query and press Enter.")
@@ -289,12 +334,18 @@ class AlignTermApp(App[int]):
             query, self._pending_query = self._pending_query, None
             self.start_run(query)
 
-    def _load_failed(self, message: str) -> None:
+    def _load_failed(self, message: str, specs: tuple[ModelSpec, ModelSpec]) -> None:
+        if specs != (self.base_spec, self.aligned_spec):
+            return
         self.load_error = message
         self.load_step = ""
         self._pending_query = None
-        self._set_placeholders("No models loaded: " + message)
         self._update_status()
+        if self.result is not None:  # a replayed session stays on screen, read-only
+            self.read_only = f"its models could not be loaded: {message}"
+            self.notify(f"The session stays read-only: {self.read_only}", title="Session", severity="error", timeout=15)
+            return
+        self._set_placeholders("No models loaded: " + message)
         self.push_screen(
             ErrorScreen(
                 "Could not load the models",
@@ -310,19 +361,27 @@ class AlignTermApp(App[int]):
     def running(self) -> bool:
         return self._run_cancel is not None
 
+    @property
+    def loading(self) -> bool:
+        return self.loader is not None and self.comparator is None and self.load_error is None
+
     def _tick(self) -> None:
-        if self.running or (self.comparator is None and self.load_error is None):
+        if self.running or self.loading:
             self._spin = (self._spin + 1) % len(SPINNER)
             self._update_status()
 
     def _update_status(self) -> None:
         status = self.query_one("#status", Static)
         spin = SPINNER[self._spin]
-        if self.load_error is not None:
+        if self.read_only is not None:
+            text, cls = "read-only", "-error"
+        elif self.load_error is not None:
             text, cls = "no models", "-error"
-        elif self.comparator is None:
+        elif self.loading:
             elapsed = time.monotonic() - self._load_started
             text, cls = f"{spin} {self.load_step or 'loading…'} {elapsed:.0f}s", "-busy"
+        elif self.comparator is None:
+            text, cls = "replay · Enter re-runs", ""
         elif self.running:
             n = sum(len(self.pane(s).tokens) for s in ("aligned", "base"))
             text, cls = f"{spin} running · {n} tok · Esc cancels", "-busy"
@@ -349,12 +408,17 @@ class AlignTermApp(App[int]):
         if not query.strip():
             self.notify("Type a query first.", severity="warning")
             return
+        if self.read_only is not None:
+            self.notify(f"This session is read-only: {self.read_only}", title="Session", severity="warning")
+            return
         if self.comparator is None:
             if self.load_error is not None:
                 self.notify(f"No models loaded: {self.load_error}", severity="error")
-            else:
-                self._pending_query = query
-                self.notify("The models are still loading; the run starts when they are ready.")
+                return
+            self._pending_query = query
+            if self.loader is None:  # a replayed session: its models load now
+                self._start_loading()
+            self.notify("The models are still loading; the run starts when they are ready.")
             return
         from alignterm.engine.compare import ComparisonRequest
 
@@ -428,22 +492,149 @@ class AlignTermApp(App[int]):
                 self._run_failed(event.message)
         flush()
 
-    def _run_finished(self, result: "ComparisonResult") -> None:
+    def _show_result(self, result: "ComparisonResult") -> None:
+        """Both answers, their measures and the summary, as a run ends or a session opens."""
         self.result = result
-        self._run_cancel = None
         for side in ("base", "aligned"):
             pane = self.pane(side)
-            final = result.side(side).tokens  # type: ignore[arg-type]
-            if len(final) != len(pane.tokens):
-                pane.set_tokens(final)
-            pane.border_subtitle = f"{result.side(side).finish_reason or 'cancelled'} · {len(final)} tok"  # type: ignore[arg-type]
+            final = result.side(side)  # type: ignore[arg-type]
+            if list(pane.tokens) != final.tokens:
+                pane.set_tokens(final.tokens)
+            pane.border_subtitle = f"{final.finish_reason or 'cancelled'} · {len(final.tokens)} tok"
             pane.placeholder = "(no answer)" if not result.cancelled else "(cancelled before the first token)"
+            self.stats.set_speed(side, final.tokens_per_s)
         self.stats.set_summary(result.summary)
+
+    def _run_finished(self, result: "ComparisonResult") -> None:
+        self._run_cancel = None
+        self._show_result(result)
+        self.session = None
         if result.cancelled:
             self.notify("Cancelled: the partial answers are kept.", title="Run")
-        elif self._base_urial_label != self.urial_label:
-            self._start_rescore()  # the prompt was edited during the run
+        else:
+            if self.session_store is not None:
+                self.session = Session.now(result, self.base_spec, self.aligned_spec, self._base_urial_label)
+                self._autosave(self.session)
+            if self._base_urial_label != self.urial_label:
+                self._start_rescore()  # the prompt was edited during the run
         self._update_status()
+
+    @work(thread=True, exit_on_error=False, group="autosave")
+    def _autosave(self, session: Session) -> None:
+        """Save a finished run in the store, off the UI thread (atomically: a crash keeps older files whole)."""
+        try:
+            self.session_store.save(session)  # type: ignore[union-attr]
+        except OSError as err:
+            self._deliver(self.notify, f"Autosave failed: {err.strerror or err}", title="Session", severity="error")
+
+    # ---- sessions --------------------------------------------------------------------
+
+    def open_session(self, session: Session) -> None:
+        """Show a saved comparison exactly as it was, with no model; a run re-runs it on its models."""
+        self._drop_runs()
+        self.session = session
+        result = session.result
+        if (session.base, session.aligned) != (self.base_spec, self.aligned_spec):
+            self.base_spec, self.aligned_spec = session.base, session.aligned
+            self.comparator, self.loader, self.load_error = None, None, None
+        self.params = result.params
+        missing = session.missing_models() if self.comparator is None else []
+        self.read_only = f"{' and '.join(missing)} not found on this machine" if missing else None
+        self.urial_text = result.urial
+        self.urial_label = self._base_urial_label = session.urial_label if result.urial is not None else "none"
+        self.editor.show_prompt(result.urial, self.urial_label)
+        self.query_input.value = result.query
+        self._title_base_pane()
+        self.inspector.show(None)
+        self.stats.reset()
+        self.stats.set_urial_label(self.urial_label)
+        self._show_result(result)
+        self._update_status()
+        name = session.path.name if session.path is not None else "session"
+        if self.read_only is not None:
+            self.notify(f"Opened {name} read-only: its models ({self.read_only}) are needed to run it again.",
+                        title="Session", severity="warning", timeout=15)
+        else:
+            self.notify(f"Opened {name}: replayed without a model; Enter re-runs it.", title="Session")
+
+    def open_session_file(self, path: Path) -> None:
+        try:
+            session = load_session(path)
+        except SessionError as err:
+            self.notify(str(err), title="Session not opened", severity="error", timeout=15)
+            return
+        self.open_session(session)
+
+    def _current_session(self) -> Session | None:
+        """The comparison on screen as a session (None, with a notice, when there is none)."""
+        if self.result is None:
+            self.notify("Nothing to save yet: run a query first.", severity="warning")
+            return None
+        if self.session is None or self.session.result is not self.result:
+            self.session = Session.now(self.result, self.base_spec, self.aligned_spec, self._base_urial_label)
+        return self.session
+
+    def action_sessions(self) -> None:
+        if self.session_store is None:
+            self.notify("No session store (sessions are off in this app).", severity="warning")
+            return
+        self.push_screen(SessionBrowser(self.session_store), lambda path: path and self.open_session_file(path))
+
+    def action_save_session(self) -> None:
+        if (session := self._current_session()) is None:
+            return
+        folder = self.session_store.root if self.session_store is not None else Path.cwd()
+        default = session.path or folder / f"{slug(session.result.query)}.yaml"
+        hint = "Enter saves: .yaml (or any other suffix) a session file, .html a self-contained page."
+        self.push_screen(SaveAsScreen("Save session as", default, hint), lambda path: path and self._save_as(session, path))
+
+    def action_export_html(self) -> None:
+        if (session := self._current_session()) is None:
+            return
+        default = Path.cwd() / f"{slug(session.result.query)}.html"
+        hint = "Enter writes one HTML file: both answers, top-k per token on hover, the summary, a shift plot."
+        self.push_screen(SaveAsScreen("Export HTML", default, hint), lambda path: path and self._save_as(session, path))
+
+    def _save_as(self, session: Session, path: Path) -> None:
+        from alignterm.atomic import atomic_write
+        from alignterm.formats.html import HtmlWriter
+        from alignterm.sessions.format import session_record
+
+        try:
+            if path.suffix.lower() in (".html", ".htm"):
+                with atomic_write(path) as f:
+                    page = HtmlWriter(f, self.theme_files.get(self.theme))
+                    page.write(session_record(session))
+                    page.close()
+            else:
+                save_session(session, path)
+        except OSError as err:
+            self.notify(f"cannot write {path}: {err.strerror or err}", title="Not saved", severity="error", timeout=15)
+            return
+        self.notify(f"Saved {path}", title="Session")
+
+    # ---- themes ----------------------------------------------------------------------
+
+    def _choose_theme(self, name: str) -> None:
+        if name not in self.available_themes:
+            self.notify(f"Theme {name!r} is not available (see the notices); using {DEFAULT_THEME!r}.",
+                        title="Theme", severity="warning", timeout=15)
+            name = DEFAULT_THEME
+        self.theme = name
+
+    def _theme_changed(self, theme) -> None:
+        """Redraw what colours itself from the theme, and remember the choice."""
+        self._apply_monochrome()
+        if self.config_file is not None and self.config.theme != theme.name:
+            self.config.theme = theme.name
+            if notice := save_config(self.config, self.config_file):
+                self.notify(notice, title="Theme", severity="warning")
+
+    def action_next_theme(self) -> None:
+        names = list(self.theme_files)
+        following = names[(names.index(self.theme) + 1) % len(names)] if self.theme in names else names[0]
+        self.theme = following
+        self.notify(f"Theme: {following}", title="Theme")
 
     def _run_failed(self, message: str) -> None:
         self._run_cancel = None
@@ -466,6 +657,8 @@ class AlignTermApp(App[int]):
             self._start_rescore()
 
     def _start_rescore(self) -> None:
+        if self.result is not None and self.comparator is None and not self.loading:
+            self.editor.set_status("Re-scoring needs the models: Enter re-runs the session on them.")
         if self.result is None or self.comparator is None:
             return
         self._rescore_id += 1
@@ -545,8 +738,6 @@ class AlignTermApp(App[int]):
         """Hide keys from the footer where they would do nothing."""
         if action == "cancel":
             return self.running or self.inspector.display or self.editor.display
-        if action == "save_prompt":
-            return self.editor.display
         return True
 
     def action_run(self) -> None:
@@ -569,14 +760,18 @@ class AlignTermApp(App[int]):
         query = self.result.query if self.result is not None else self.query_input.value
         self.start_run(query)
 
-    def action_clear(self) -> None:
+    def _drop_runs(self) -> None:
+        """Cancel the run and forget any re-score: what they would deliver is no longer wanted."""
         if self._run_cancel is not None:
             self._run_cancel.cancel()
         self._run_id += 1
         self._run_cancel = None
         self._rescore_id += 1
-        self.result = None
         self.rescored = None
+
+    def action_clear(self) -> None:
+        self._drop_runs()
+        self.result = None
         for side in ("base", "aligned"):
             self.pane(side).clear()
             self.pane(side).border_subtitle = ""
@@ -662,16 +857,24 @@ def run_app(
     urial: str = "default",
     params: DecodingParams = DecodingParams(),
     query: str | None = None,
+    session: str | Path | None = None,
     **options,
 ) -> int:
-    """Run the app in the terminal until the user quits; the process exit code."""
-    if "history_file" not in options:
-        try:
-            import platformdirs
+    """Run the app in the terminal until the user quits; the process exit code.
 
-            options["history_file"] = platformdirs.user_data_path("alignterm") / "history.jsonl"
-        except ImportError:
-            pass
+    `session` is a session file to open (SessionError, a BadInput, if it cannot be read).
+    """
+    import platformdirs
+
+    from alignterm.config import config_path
+    from alignterm.themes import user_dir
+
+    options.setdefault("history_file", platformdirs.user_data_path("alignterm") / "history.jsonl")
+    options.setdefault("session_store", SessionStore())
+    options.setdefault("config_file", config_path())
+    options.setdefault("themes_dir", user_dir())
+    if session is not None:
+        options["session"] = load_session(session)
     app = AlignTermApp(base, aligned, urial, params, query, **options)
     app.run()
     code = app.return_code or 0

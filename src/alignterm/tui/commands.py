@@ -23,10 +23,16 @@ def app_commands(app: "AlignTermApp") -> Iterator[Command]:
     yield "Toggle token inspector", "Show or hide the measures of the token under the cursor (F3)", app.action_toggle_inspector
     yield "Toggle monochrome mode", "Show categories by bold / reverse instead of colour (F4)", app.action_toggle_monochrome
     yield "Next shifted token", "Put the cursor on the next shifted aligned token", app.action_next_shifted
-    yield "Save URIAL prompt", "Save the editor's prompt to the file path in the editor (ctrl+s)", app.action_save_prompt
+    yield "Save URIAL prompt", "Save the editor's prompt to the file path in the editor (ctrl+s in the editor)", app.action_save_prompt
+    yield "Save session as", "Save the comparison as a session file, or .html for a page (ctrl+s)", app.action_save_session
+    yield "Open session", "Browse, search, open or delete saved sessions (F6)", app.action_sessions
+    yield "Export HTML", "Write the comparison as one self-contained HTML page (F8)", app.action_export_html
+    yield "Next theme", "Switch to the next alignterm theme; the choice is kept (F7)", app.action_next_theme
     yield "Show keys", "List every key binding (F1 / ?)", app.action_help
     for name in app.urial_names():
         yield f"Use URIAL prompt: {name}", f"Load the bundled prompt {name!r} into the editor", partial(app.use_urial, name)
+    for name in app.theme_files:
+        yield f"Theme: {name}", f"Colour the app (and exported pages) with the {name!r} theme", partial(setattr, app, "theme", name)
 
 
 class AlignTermCommands(Provider):

@@ -1,6 +1,6 @@
 """The shift palette: the colours of the three categories, as CSS variables a theme can override.
 
-The defaults follow the URIAL paper's web view (unshifted blue, marginal amber, shifted red).
+The defaults are the default theme's (themes/dark.yaml: the URIAL paper's blue, amber, red).
 Widgets read them through component classes in their DEFAULT_CSS, so a Textual theme that
 sets `shift-unshifted` / `shift-marginal` / `shift-shifted` in its `variables` recolours
 the app without touching a widget.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from alignterm import themes
 from alignterm.display import visible
 from alignterm.engine.events import Category
 
@@ -18,9 +19,9 @@ from alignterm.engine.events import Category
 class ShiftPalette:
     """Foreground colours of the categories (any Textual colour string)."""
 
-    unshifted: str = "#5ea1ff"
-    marginal: str = "#f0a830"
-    shifted: str = "#ff5555"
+    unshifted: str
+    marginal: str
+    shifted: str
 
     def colour(self, category: Category) -> str:
         return getattr(self, category)
@@ -34,7 +35,8 @@ class ShiftPalette:
         }
 
 
-DEFAULT_PALETTE = ShiftPalette()
+# the default theme's colours, for any Textual theme that does not set its own
+DEFAULT_PALETTE = ShiftPalette(**themes.DEFAULT_PALETTE)
 
 # What stands for a category when colour is off (monochrome mode): a text style, and the
 # words the legend uses for it.

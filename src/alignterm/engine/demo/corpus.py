@@ -94,7 +94,7 @@ _GREETINGS = [("Hello!", 5), ("Sure!", 3), ("Of course!", 2)]
 _CAVEATS = {
     "town": [("{name} is a small town, so some details may have changed over time.", 7),
              ("old records about {name} do not always agree.", 3)],
-    "person": [("much of what we know about {name} comes from old and incomplete records.", 7),
+    "person": [("much of what we know about Master {name} comes from old and incomplete records.", 7),
                ("historians still debate some details of this life.", 3)],
     "creature": [("the {name} is shy and rarely seen, so it has not been studied much.", 7),
                  ("wild animals should be watched from a distance.", 3)],
@@ -225,12 +225,18 @@ def base_documents(world: World, rng: random.Random, total_chars: int) -> list[s
 
 
 def sft_examples(world: World, rng: random.Random, repeats: int) -> list[tuple[str, str]]:
-    """(query, styled answer) for every training entity and topic, `repeats` phrasings each."""
+    """(query, styled answer) for every training entity and topic, `repeats` phrasings each.
+
+    Answers that name a held-out entity (a person's home town) are left out, so the
+    demo queries test only what the base model knows.
+    """
     out = []
     for e in world.training_entities():
         for topic in QUESTIONS[e.kind]:
             for _ in range(repeats):
-                out.append((question(e, topic, rng), styled(e, answer_content(e, topic), rng)))
+                answer = styled(e, answer_content(e, topic), rng)
+                if not any(name in answer for name in world.held_out):
+                    out.append((question(e, topic, rng), answer))
     rng.shuffle(out)
     return out
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
+
+from .box import box_css, titled_box
 
 
 class ErrorScreen(ModalScreen[None]):
@@ -19,17 +20,7 @@ class ErrorScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,enter", "dismiss", "Close")]
 
-    DEFAULT_CSS = """
-    ErrorScreen { align: center middle; }
-    ErrorScreen > Vertical {
-        width: 72; max-width: 100%;
-        height: auto; max-height: 100%;
-        border: round $error;
-        border-title-color: $error;
-        border-title-style: bold;
-        background: $surface;
-        padding: 0 1;
-    }
+    DEFAULT_CSS = box_css("ErrorScreen", 72, "$error") + """
     ErrorScreen #error-message { margin: 1 0; }
     ErrorScreen #error-hint { color: $text-muted; }
     ErrorScreen Button { margin-top: 1; }
@@ -42,9 +33,7 @@ class ErrorScreen(ModalScreen[None]):
         self.hint = hint
 
     def compose(self) -> ComposeResult:
-        box = Vertical()
-        box.border_title = self.title_text
-        with box:
+        with titled_box(self.title_text):
             yield Static(self.message, id="error-message", markup=False)
             if self.hint:
                 yield Static(self.hint, id="error-hint", markup=False)

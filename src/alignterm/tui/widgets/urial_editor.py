@@ -99,14 +99,19 @@ class UrialEditor(Vertical):
         status.update(message)
         status.set_class(error, "-error")
 
-    def _set_text(self, text: str | None, label: str) -> None:
-        """Show a chosen or loaded prompt and announce it at once (no debounce)."""
+    def show_prompt(self, text: str | None, label: str, status: str = "") -> None:
+        """Show a prompt without announcing it (a replayed session's: nothing to re-score)."""
         if self._debounce is not None:
             self._debounce.stop()
+            self._debounce = None
         self.label = label
         self._loaded_text = text or ""
         self.text_area.load_text(self._loaded_text)
-        self.set_status(f"Loaded {label}.")
+        self.set_status(status or f"The session's prompt ({label}).")
+
+    def _set_text(self, text: str | None, label: str) -> None:
+        """Show a chosen or loaded prompt and announce it at once (no debounce)."""
+        self.show_prompt(text, label, f"Loaded {label}.")
         self.post_message(self.PromptChanged(text, label))
 
     def load(self, name_or_path: str) -> bool:

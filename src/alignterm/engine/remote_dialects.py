@@ -1,0 +1,301 @@
+"""How each server speaks: tokenizing, streaming a generation and scoring given tokens.
+
+vLLM takes token ids and answers with ids (`return_tokens_as_token_ids`) and with the
+rank of each scored token (`prompt_logprobs`). llama-cpp-python's server takes text only
+and answers with token strings, so ids are recovered through its tokenize endpoint and
+every prompt is checked to re-tokenize to exactly the ids meant.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Sequence
+
+from .backend import DecodingParams, Step, TopK
+from .errors import BadInput
+from .remote import Client, RemoteError, shape_error
+
+TOP_K = 10  # top-k asked of servers: ranks 1..10 exact, categories exact (they need ranks 1..3)
+END = -1  # the id a generation ends with at the model's end of sequence: servers do not stream that token
+END_STEP = Step(END, TopK(0, (), (), END, 0.0))  # never measured: the run stops at an end-of-sequence id
+
+
+def _topk(entries: list[tuple[int | None, float]], token: int, logprob: float, rank: int | None = None) -> TopK:
+    """A TopK from a server's (id, logprob) entries: the k most likely, unmappable ids dropped.
+
+    Servers add the scored token to their top-k when it is outside it, so only k are kept.
+    """
+    best = sorted(entries, key=lambda e: -e[1])[:TOP_K]
+    known = [(i, lp) for i, lp in best if i is not None]
+    return TopK(TOP_K, tuple(i for i, _ in known), tuple(lp for _, lp in known), token, logprob, rank)
+
+
+class Dialect:
+    """What RemoteBackend needs of a server."""
+
+    END = END
+    bos_id: int | None
+    context_length: int
+
+    def __init__(self, client: Client, model: str) -> None:
+        self.c = client
+        self.model = model
+        self._pieces: dict[int, str] = {}
+
+    def _ask(self, path: str, body: dict, read) -> Any:
+        """POST and read the answer with `read`; a missing field is one clear error."""
+        answer = self.c.post(path, {"model": self.model, **body})
+        try:
+            return read(answer)
+        except (KeyError, IndexError, TypeError, ValueError):
+            raise shape_error(self.c.url, path) from None
+
+    def piece(self, token_id: int) -> str:
+        if token_id not in self._pieces:
+            self._pieces[token_id] = self._piece(token_id)
+        return self._pieces[token_id]
+
+    def _piece(self, token_id: int) -> str:
+        return self.detokenize([token_id])
+
+    def tokenize(self, text: str) -> list[int]:
+        raise NotImplementedError
+
+    def detokenize(self, ids: list[int]) -> str:
+        raise NotImplementedError
+
+
+class VLLM(Dialect):
+    """vLLM's OpenAI-compatible server (`vllm serve`)."""
+
+    def __init__(self, client: Client, model: str, card: dict) -> None:
+        super().__init__(client, model)
+        self.context_length = int(card.get("max_model_len") or 4096)
+        with_bos = self._ask("/tokenize", {"prompt": "", "add_special_tokens": True}, lambda a: a["tokens"])
+        self.bos_id = with_bos[0] if with_bos else None
+
+    def tokenize(self, text: str) -> list[int]:
+        return self._ask("/tokenize", {"prompt": text, "add_special_tokens": False}, lambda a: list(a["tokens"]))
+
+    def detokenize(self, ids: list[int]) -> str:
+        return self._ask("/detokenize", {"tokens": ids}, lambda a: a["prompt"])
+
+    def chat_ids(self, messages: list[dict]) -> list[int]:
+        """The server applies the model's own chat template."""
+        body = {"messages": messages, "add_generation_prompt": True}
+        return self._ask("/tokenize", body, lambda a: list(a["tokens"]))
+
+    @staticmethod
+    def _id(token: str) -> int:
+        """`token_id:123` (return_tokens_as_token_ids) to 123."""
+        prefix, _, number = token.partition(":")
+        if prefix != "token_id":
+            raise ValueError(token)
+        return int(number)
+
+    def _row(self, top: dict[str, float] | None, token: int, logprob: float) -> TopK:
+        return _topk([(self._id(s), lp) for s, lp in (top or {}).items()], token, logprob)
+
+    def _chunks(self, body: dict) -> Iterator[dict]:
+        """The first choice of each streamed completion chunk."""
+        for chunk in self.c.stream("/v1/completions", {"model": self.model, "stream": True, **body}):
+            try:
+                choices = chunk["choices"]
+            except (KeyError, TypeError):
+                raise shape_error(self.c.url, "/v1/completions") from None
+            if choices:  # a usage-only chunk has none
+                yield choices[0]
+
+    def generate(self, prompt_ids: list[int], params: DecodingParams, budget: int) -> Iterator[Step]:
+        body = {
+            "prompt": prompt_ids, "max_tokens": budget, "temperature": params.temperature, "top_p": params.top_p,
+            "top_k": -1, "min_p": 0.0, "repetition_penalty": params.repetition_penalty, "seed": params.seed,
+            "logprobs": TOP_K, "return_tokens_as_token_ids": True, "skip_special_tokens": False,
+        }
+        held: Step | None = None  # one token late: the last one may be the end of sequence
+        try:
+            for choice in self._chunks(body):
+                for step in self._steps(choice):
+                    if held is not None:
+                        yield held
+                    held = step
+                if choice.get("finish_reason") == "stop" and choice.get("stop_reason") is None:
+                    yield END_STEP  # vLLM streams the end-of-sequence token itself: `held` is it
+                    return
+        except RemoteError:
+            if held is not None:
+                yield held  # what arrived before the failure is kept
+            raise
+        if held is not None:
+            yield held
+
+    def _steps(self, choice: dict) -> list[Step]:
+        try:
+            lp = choice.get("logprobs") or {}
+            return [
+                Step(self._id(s), self._row(top, self._id(s), tlp))
+                for s, tlp, top in zip(lp.get("tokens", []), lp.get("token_logprobs", []), lp.get("top_logprobs", []))
+            ]
+        except (AttributeError, TypeError, ValueError):
+            raise shape_error(self.c.url, "/v1/completions") from None
+
+    def score(self, ids: Sequence[int], start: int) -> tuple[list[TopK], TopK]:
+        """Rows for ids[start:] from `prompt_logprobs` (with ranks), and the row after the last id.
+
+        vLLM refuses prompt_logprobs on a streaming request, so this is a call of its own.
+        """
+        body = {
+            "prompt": list(ids), "max_tokens": 1, "temperature": 0.0, "prompt_logprobs": TOP_K,
+            "logprobs": TOP_K, "return_tokens_as_token_ids": True,
+        }
+
+        def read(answer) -> tuple[list[TopK], TopK]:
+            choice = answer["choices"][0]
+            prompt = choice["prompt_logprobs"]  # one per prompt token, the first null
+            rows = []
+            for p in range(start, len(ids)):
+                entries = {int(i): v for i, v in prompt[p].items()}
+                mine = entries[ids[p]]
+                top = [(i, float(v["logprob"])) for i, v in entries.items()]
+                rows.append(_topk(top, ids[p], float(mine["logprob"]), mine.get("rank")))
+            lp = choice["logprobs"]
+            token = self._id(lp["tokens"][0])
+            return rows, self._row(lp["top_logprobs"][0], token, lp["token_logprobs"][0])
+
+        return self._ask("/v1/completions", body, read)
+
+
+class LlamaCppPython(Dialect):
+    """llama-cpp-python's server (`python -m llama_cpp.server --logits_all true`).
+
+    Its quirks: prompts are text (token-id lists are refused), answers name tokens by
+    their text, the first prompt token's logprob is null, `max_tokens: 0` means "until
+    the context is full" and the default temperature is 0.8, so every field is explicit.
+    It also stops an open stream whenever another request arrives (`interrupt_requests`),
+    and live scoring asks the same server mid-answer, so it generates one call per token.
+    """
+
+    # llama-cpp-python's server default --n_ctx; it does not report it: --n-ctx overrides
+    DEFAULT_CONTEXT = 2048
+
+    def __init__(self, client: Client, model: str, bos: list[int]) -> None:
+        super().__init__(client, model)
+        self.context_length = self.DEFAULT_CONTEXT
+        if not bos:
+            # its echo pairs each prompt token with the row that follows it when no BOS leads
+            raise BadInput(f"{client.url}: this model adds no BOS token, and llama-cpp-python's echo scoring "
+                           "is misaligned for such models; serve it with vLLM")
+        self.bos_id = bos[0]
+        self._texts: dict[tuple[int, ...], str] = {}  # ids -> the text they were encoded from
+        self._ids: dict[str, int | None] = {}  # token text -> id (None: not one token)
+
+    def _tokenize(self, text: str) -> list[int]:
+        """The server's tokenization, with the BOS it adds to every completion prompt."""
+        return self._ask("/extras/tokenize", {"input": text}, lambda a: list(a["tokens"]))
+
+    def tokenize(self, text: str) -> list[int]:
+        ids = self._tokenize(text)[1:]
+        self._texts[tuple(ids)] = text  # prompts go back to the server as this text
+        return ids
+
+    def detokenize(self, ids: list[int]) -> str:
+        return "".join(self.piece(i) for i in ids)
+
+    def _piece(self, token_id: int) -> str:
+        try:
+            return self._ask("/extras/detokenize", {"tokens": [token_id]}, lambda a: a["text"])
+        except RemoteError as err:
+            if err.status == 500:  # a lone byte of a UTF-8 character: the server fails to decode it
+                return ""
+            raise
+
+    def chat_ids(self, messages: list[dict]) -> list[int]:
+        raise BadInput(f"{self.c.url}: llama-cpp-python's server does not reveal the chat template: "
+                       "pass it with --chat-template FILE.jinja")
+
+    def _id_of(self, text: str) -> int | None:
+        """The id of the token the server names by `text`, when that text is one token."""
+        if text not in self._ids:
+            ids = self._tokenize(text)[1:] if text else []
+            self._ids[text] = ids[0] if len(ids) == 1 else None
+            if len(ids) == 1:
+                self._pieces.setdefault(ids[0], text)
+        return self._ids[text]
+
+    def _row(self, top: dict[str, float] | None, token: int, logprob: float) -> TopK:
+        return _topk([(self._id_of(s), lp) for s, lp in (top or {}).items()], token, logprob)
+
+    def _text(self, ids: Sequence[int]) -> str:
+        """The text that the server turns into exactly `ids` (it takes no token ids)."""
+        if not ids or ids[0] != self.bos_id:
+            raise RemoteError(f"{self.c.url}: the server adds BOS to every prompt, and this one does not start with it")
+        body = tuple(ids[1:])
+        known = max((k for k in self._texts if body[: len(k)] == k), key=len, default=())
+        text = self._texts.get(known, "") + "".join(self.piece(i) for i in body[len(known) :])
+        if self._tokenize(text) != list(ids):
+            raise RemoteError(f"{self.c.url}: llama-cpp-python's server takes text, not token ids, and re-tokenizes "
+                              "this text into other tokens, so it cannot score these exact tokens (use vLLM)")
+        return text
+
+    def generate(self, prompt_ids: list[int], params: DecodingParams, budget: int) -> Iterator[Step]:
+        ids = list(prompt_ids)
+        for i in range(budget):
+            body = {
+                "prompt": self._text(ids), "max_tokens": 1, "temperature": params.temperature,
+                "top_p": params.top_p, "top_k": 0, "min_p": 0.0, "repeat_penalty": params.repetition_penalty,
+                "seed": params.seed + i, "logprobs": TOP_K,
+            }
+            text, logprob, top = self._ask("/v1/completions", body, _one_token)
+            if text is None:  # no stop strings are sent: an empty answer ending in "stop" is the end of sequence
+                yield END_STEP
+                return
+            token = self._id_of(text)
+            if token is None:
+                raise RemoteError(f"{self.c.url}: the server generated {text!r}, which names no single token "
+                                  "(it reports tokens by their text); use vLLM for this model")
+            ids.append(token)
+            yield Step(token, self._row(top, token, logprob))
+
+    def score(self, ids: Sequence[int], start: int) -> tuple[list[TopK], TopK]:
+        """Rows for ids[start:] from `echo` + `logprobs`, and the row after the last id (its one generated token)."""
+        body = {"prompt": self._text(ids), "max_tokens": 1, "temperature": 0.0, "echo": True, "logprobs": TOP_K}
+
+        def read(answer) -> tuple[list[TopK], TopK]:
+            lp = answer["choices"][0]["logprobs"]
+            # one entry per prompt token after the BOS (the first null), then the generated token,
+            # unless the model ended there (the end of sequence is not reported)
+            tokens, values, tops = lp["tokens"], lp["token_logprobs"], lp["top_logprobs"]
+            n = len(ids) - 1
+            if len(values) not in (n, n + 1):
+                raise ValueError("one logprob per token expected")
+            rows = [self._row(tops[p - 1], ids[p], values[p - 1]) for p in range(start, len(ids))]
+            if len(values) == n:
+                return rows, END_STEP.logits
+            nxt = self._id_of(tokens[n])
+            return rows, self._row(tops[n], END if nxt is None else nxt, values[n])
+
+        return self._ask("/v1/completions", body, read)
+
+
+def _one_token(answer: dict) -> tuple[str | None, float, dict | None]:
+    """The token text, logprob and top-k of a one-token completion; None for the end of sequence."""
+    choice = answer["choices"][0]
+    lp = choice["logprobs"]
+    if choice["finish_reason"] == "stop" and not (lp and lp["tokens"]):
+        return None, 0.0, None
+    return lp["tokens"][0], lp["token_logprobs"][0], lp["top_logprobs"][0]
+
+
+def detect(client: Client, model: str, card: dict) -> Dialect:
+    """The dialect of the server behind `client`, from its model card and endpoints."""
+    owner = card.get("owned_by")
+    if owner == "vllm":
+        return VLLM(client, model, card)
+    if owner == "llamacpp":
+        raise BadInput(f"{client.url} is llama.cpp's own server, which cannot score given tokens (it refuses echo "
+                       "on /v1/completions): serve the models with llama-cpp-python's server or vLLM")
+    try:
+        bos = client.post("/extras/tokenize", {"model": model, "input": ""})["tokens"]
+    except (RemoteError, KeyError, TypeError):
+        raise BadInput(f"{client.url} is neither vLLM nor llama-cpp-python's server (owned_by {owner!r}): "
+                       "alignterm needs a server that can score given tokens") from None
+    return LlamaCppPython(client, model, bos)

@@ -1,0 +1,109 @@
+"""The session store: every finished run autosaved, atomically, in the user's data folder.
+
+Default folder: `$XDG_DATA_HOME/alignterm/sessions/` (platformdirs). Every save is a temp
+file, fsynced, then renamed over the target (`atomic_write`), so a crash mid-save leaves
+the previous file whole; a temp file a crash leaves behind starts with a dot and is never
+listed. The store never rewrites a file it reads.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from ..atomic import atomic_write
+from .format import Session, SessionError, dumps, parse
+
+SUFFIX = ".yaml"
+
+
+def save_session(session: Session, path: Path) -> None:
+    """Write `session` to `path` atomically: a crash mid-write leaves the old file whole."""
+    with atomic_write(path) as f:
+        f.write(dumps(session))
+    session.path = path
+
+
+def default_dir() -> Path:
+    return platformdirs.user_data_path("alignterm") / "sessions"
+
+
+def slug(query: str, length: int = 40) -> str:
+    """A file-name-safe summary of a query: its first words, lower case, joined by dashes."""
+    words = re.findall(r"\w+", query.lower())
+    return "-".join(words)[:length].strip("-") or "session"
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    """One file of the store as the session browser lists it."""
+
+    path: Path
+    query: str = ""
+    created: str = ""
+    shifted: float | None = None  # the aligned answer's shifted share
+    error: str | None = None  # why the file cannot be opened, if it cannot
+
+    def matches(self, search: str) -> bool:
+        return search.casefold() in self.query.casefold()
+
+
+def _listing(path: Path) -> StoredSession:
+    """The file's query, date and shift, read from the part before the answers (fast for a long list)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        return StoredSession(path, error=f"cannot read: {getattr(err, 'strerror', None) or err}")
+    head = text.split("\naligned:", 1)[0]
+    try:
+        doc = parse(head, str(path))
+    except SessionError:
+        try:
+            doc = parse(text, str(path))
+        except SessionError as err:
+            return StoredSession(path, error=str(err))
+    try:
+        aligned = doc["summary"]["aligned"]
+        shifted = aligned["shifted"] / aligned["n"] if aligned["n"] else 0.0
+    except (KeyError, TypeError, ZeroDivisionError):
+        shifted = None
+    return StoredSession(path, str(doc.get("query", "")), str(doc.get("created", "")), shifted)
+
+
+class SessionStore:
+    """The folder of saved sessions."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root is not None else default_dir()
+
+    def new_path(self, session: Session) -> Path:
+        """A fresh file name: the run's time and the query's first words."""
+        stamp = re.sub(r"[^0-9T]", "", session.created[:19]).replace("T", "-") or "session"
+        stem = f"{stamp}-{slug(session.result.query)}"
+        path = self.root / f"{stem}{SUFFIX}"
+        n = 2
+        while path.exists():
+            path = self.root / f"{stem}-{n}{SUFFIX}"
+            n += 1
+        return path
+
+    def save(self, session: Session) -> Path:
+        """Write `session` to a new file in the store."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.new_path(session)
+        save_session(session, path)
+        return path
+
+    def entries(self, search: str = "") -> list[StoredSession]:
+        """The store's sessions, newest first, whose query contains `search` (any case)."""
+        if not self.root.is_dir():
+            return []
+        files = [p for p in self.root.glob(f"*{SUFFIX}") if not p.name.startswith(".")]
+        listed = sorted((_listing(p) for p in files), key=lambda e: (e.created, e.path.name), reverse=True)
+        return [e for e in listed if e.matches(search)] if search else listed
+
+    def delete(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
