@@ -3,13 +3,14 @@
 import argparse
 from pathlib import Path
 
-from . import common, compare_overhead, rescore, scaling
+from . import common, compare_overhead, rescore, scaling, ui
 
 SUITES = {
     "hf": compare_overhead.hf,
     "gguf": compare_overhead.gguf,
     "rescore": rescore.run,
     "scaling": scaling.run,
+    "ui": ui.run,
 }
 
 

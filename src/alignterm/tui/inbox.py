@@ -17,7 +17,7 @@ from typing import Any, Callable
 class Inbox:
     """A bounded, ordered hand-off from one producer thread to the UI thread."""
 
-    def __init__(self, wake: Callable[[], object], limit: int = 8) -> None:
+    def __init__(self, wake: Callable[[], object], limit: int = 32) -> None:
         self._wake = wake  # thread-safe: asks the UI to call take_all() soon
         self._items: deque[Any] = deque()
         self._cond = threading.Condition()
