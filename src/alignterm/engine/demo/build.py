@@ -6,6 +6,7 @@ deterministic algorithms on a fixed number of threads (restored afterwards).
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import time
@@ -15,6 +16,7 @@ from typing import Callable
 import torch
 
 from . import corpus, train
+from .gguf_export import export_pair
 from .world import make_world
 
 CORPUS_CHARS = 3_000_000
@@ -24,9 +26,11 @@ BASE_LR = 2e-3
 # copy a name from the query (a sudden change around update 300); without it every
 # answer is about some other, memorized entity.
 BASE_BATCH = 4
-# A light fine-tune: a strong one overfits and answers about the wrong entities.
-SFT_EPOCHS = 2
-SFT_LR = 3e-4
+# A very light fine-tune: the base already knows the chat format and the style (from
+# its chat logs), so one epoch at a low rate makes every answer styled; at 3e-4 the
+# aligned model lost the base's name copying and answered about the wrong entities.
+SFT_EPOCHS = 1
+SFT_LR = 3e-5
 SFT_BATCH = 16
 SFT_REPEATS = 2  # phrasings per (entity, topic)
 THREADS = 2
@@ -62,18 +66,28 @@ def _build(out_dir: Path, seed: int, log: Callable[[str], None]) -> None:
     ids, labels = train.pack_documents(tok, docs)
     log(f"base corpus: {int((labels != -100).sum())} tokens in {len(ids)} windows")
     train.train(model, ids, labels, epochs=BASE_EPOCHS, lr=BASE_LR, batch_size=BASE_BATCH, log=log, name="base")
-    tok.save_pretrained(out_dir / "base")
-    model.save_pretrained(out_dir / "base")
-    train.generation_config(tok, [train.EOT]).save_pretrained(out_dir / "base")
+    _save(model, tok, out_dir / "base", [train.EOT])
 
     tok.chat_template = train.CHAT_TEMPLATE  # the aligned side only: the base has no chat template
     ids, labels = train.chat_examples(tok, sft)
     train.train(model, ids, labels, epochs=SFT_EPOCHS, lr=SFT_LR, batch_size=SFT_BATCH, log=log, name="aligned")
-    tok.save_pretrained(out_dir / "aligned")
-    model.save_pretrained(out_dir / "aligned")
-    train.generation_config(tok, [train.END, train.EOT]).save_pretrained(out_dir / "aligned")
+    _save(model, tok, out_dir / "aligned", [train.END, train.EOT])
 
     with open(out_dir / "queries.jsonl", "w", encoding="utf-8") as f:
         for q in corpus.demo_queries(world):
             f.write(json.dumps(q) + "\n")
+    try:
+        import llama_cpp  # noqa: F401  (the GGUF files need llama.cpp's quantizer)
+    except ImportError:
+        log("GGUF files not written: pip install 'alignterm[gguf]' for them")
+    else:
+        export_pair(out_dir, log=log)
     log(f"demo pair written to {out_dir} in {time.monotonic() - start:.0f}s")
+
+
+def _save(model, tok, folder: Path, eos: list[int]) -> None:
+    """Tokenizer, weights and generation config of one side. The weights are stored as float16
+    (the bundled files stay small beside their GGUF copies) and load back as float32 on CPU."""
+    tok.save_pretrained(folder)
+    copy.deepcopy(model).to(torch.float16).save_pretrained(folder)
+    train.generation_config(tok, eos).save_pretrained(folder)

@@ -154,7 +154,7 @@ def question(e: Entity, topic: str, rng: random.Random) -> str:
     return rng.choice(QUESTIONS[e.kind][topic][0]).format(name=e.name)
 
 
-def qa_block(query: str, answer: str) -> str:
+def _qa_block(query: str, answer: str) -> str:
     """One fenced pair in the URIAL file format; pairs are joined with a blank line."""
     return f"# Query:\n```\n{query}\n```\n\n# Answer:\n```\n{answer}\n```\n"
 
@@ -176,8 +176,8 @@ def _qa_page(world: World, rng: random.Random) -> str:
     voice = _page_voice(rng)
     shape = rng.random()
     if shape < 0.3:  # the bare format: a single pair, as in the paper's TDS setting
-        return qa_block(*_random_answer(world, rng, voice))
-    pairs = "\n".join(qa_block(*_random_answer(world, rng, voice)) for _ in range(rng.randint(3, 6)))
+        return _qa_block(*_random_answer(world, rng, voice))
+    pairs = "\n".join(_qa_block(*_random_answer(world, rng, voice)) for _ in range(rng.randint(3, 6)))
     if shape < 0.6:
         return pairs
     assistant_header = (rng.random() < 0.9) == (voice is None)

@@ -104,9 +104,13 @@ def quantize(src: Path, dst: Path, qtype: str) -> None:
 
     import llama_cpp
 
+    from llama_cpp._utils import suppress_stdout_stderr
+
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = {"q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0, "q4_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0}[qtype]
-    if llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params)) != 0:
+    with suppress_stdout_stderr(disable=False):  # llama.cpp logs every tensor it quantizes
+        failed = llama_cpp.llama_model_quantize(str(src).encode(), str(dst).encode(), ctypes.byref(params)) != 0
+    if failed:
         raise RuntimeError(f"llama.cpp could not quantize {src} to {qtype}")
 
 
