@@ -43,8 +43,10 @@ def test_remote_categories_equal_local_gguf_on_the_demo_queries(remote, local):
             assert [(t.id, t.shift) for t in g] == [(t.id, t.shift) for t in w], (q["id"], side)
             for a, b in zip(g, w):
                 assert a.kl is None and abs(a.other_logprob - b.other_logprob) < 1e-3
-                if b.other_rank <= TOP_K:
+                if b.other_rank <= 3:  # the ranks that decide a category
                     assert (a.other_rank, a.rank_exact) == (b.other_rank, True)
+                elif b.other_rank <= TOP_K:  # deeper near-ties may order differently across thread counts
+                    assert 4 <= a.other_rank <= TOP_K and a.rank_exact
                 else:  # beyond the server's top-k: a bound, shown as "> k"
                     assert (a.other_rank, a.rank_exact) == (TOP_K + 1, False)
 
@@ -59,7 +61,7 @@ def test_live_scoring_gives_the_batch_ranks(remote):
 def test_generation_streams_token_by_token(servers):
     aligned = load_backend(remote_specs(*servers)[1])
     prompt = aligned.tokenizer.chat_ids(demo_queries()[0]["query"])
-    steps = aligned.generate(prompt, DecodingParams(max_new_tokens=64))
+    steps = aligned.generate(prompt, DecodingParams(max_new_tokens=120))
     first = next(steps)  # arrives before the answer is finished
     assert isinstance(first.logits, TopK) and first.logits.ids[0] == first.id  # greedy: the server's top-1
     rest = list(steps)

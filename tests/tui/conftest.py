@@ -9,14 +9,14 @@ from dataclasses import replace
 import pytest
 
 from alignterm.engine.backend import DecodingParams
-from alignterm.engine.events import SideFinished
+from alignterm.engine.events import RunFinished, SideFinished
 from alignterm.tui.app import AlignTermApp
 
 PARAMS = DecodingParams(max_new_tokens=96)
 
 
 class SteadyRate:
-    """The real comparator with tokens/s fixed in its SideFinished events.
+    """The real comparator with tokens/s fixed in its SideFinished and RunFinished events.
 
     Only for snapshots: everything else, model and measures included, is the engine's own;
     a wall-clock speed would make every screenshot different.
@@ -27,7 +27,11 @@ class SteadyRate:
 
     def run(self, request, cancel=None):
         for event in self._comparator.run(request, cancel):
-            yield replace(event, tokens_per_s=100.0) if isinstance(event, SideFinished) else event
+            if isinstance(event, SideFinished):
+                event = replace(event, tokens_per_s=100.0)
+            elif isinstance(event, RunFinished):
+                event.result.aligned.tokens_per_s = event.result.base.tokens_per_s = 100.0
+            yield event
 
     def __getattr__(self, name):
         return getattr(self._comparator, name)

@@ -87,7 +87,7 @@ def _segments(pane: AnswerPane):
 
 
 async def test_every_rendered_token_is_drawn_in_its_category_colour(make_app):
-    app = make_app()
+    app = make_app(urial="none")  # the bare prompt: the demo URIAL prompt closes every shift
     async with app.run_test(size=(120, 40)) as pilot:
         await run_query(pilot)
         colours = {c: Color.parse(app.theme_variables[f"shift-{c}"]).rgb for c in ("unshifted", "marginal", "shifted")}
@@ -184,7 +184,7 @@ async def test_rerun_base_uses_the_edited_prompt(make_app):
 
 
 async def test_inspector_shows_the_top_k_the_engine_reports(make_app):
-    app = make_app()
+    app = make_app(urial="none")  # the bare prompt, where the demo answer has a shifted token
     async with app.run_test(size=(120, 40)) as pilot:
         await run_query(pilot)
         await pilot.press("f3")
