@@ -91,13 +91,27 @@ def hf(repeat: int = 3) -> None:
                    32, max(1, repeat - 1))
 
 
-def gguf(repeat: int = 3) -> None:
+def _gguf_pair(label: str, files: list[str], query: str, n: int, repeat: int) -> None:
     import llama_cpp
+
+    comparator = Comparator(*load_pair(ModelSpec(files[0]), ModelSpec(files[1])))
+    raw = [llama_cpp.Llama(model_path=f, n_ctx=comparator.base.context_length, logits_all=True, verbose=False)
+           for f in files]
+    bench_pair(f"2 comparison vs llama-cpp-python, {label}", comparator, raw_llama, raw, query, n, repeat)
+
+
+def gguf(repeat: int = 3) -> None:
+    from alignterm.engine.demo.gguf_export import quantize, write_f32_gguf
 
     query = demo_queries()[0]["query"]
     for qtype in ("f32", "q8_0"):
         files = [str(GGUF_DIR / f"demo-{side}.{qtype}.gguf") for side in ("base", "aligned")]
-        comparator = Comparator(*load_pair(ModelSpec(files[0]), ModelSpec(files[1])))
-        raw = [llama_cpp.Llama(model_path=f, n_ctx=comparator.base.context_length, logits_all=True, verbose=False)
-               for f in files]
-        bench_pair(f"2 comparison vs llama-cpp-python, demo {qtype}", comparator, raw_llama, raw, query, 128, repeat)
+        _gguf_pair(f"demo {qtype}", files, query, 128, repeat)
+    with tempfile.TemporaryDirectory() as tmp:
+        files = []
+        for name, seed in (("base", 0), ("aligned", 1)):
+            folder = random_llama(Path(tmp) / name, hidden=768, layers=12, intermediate=2048, heads=12, seed=seed)
+            write_f32_gguf(folder, folder / "f32.gguf", name)
+            quantize(folder / "f32.gguf", folder / "q8_0.gguf", "q8_0")
+            files.append(str(folder / "q8_0.gguf"))
+        _gguf_pair("86M random q8_0", files, query, 32, max(1, repeat - 1))
