@@ -6,10 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from .analyze import FORMATS
 from .engine.backend import BACKENDS, DEVICES, DTYPES, DecodingParams, ModelSpec
 from .engine.errors import AlignTermError, BadInput
 
-FORMATS = ("jsonl", "csv", "html", "pretty")
 
 
 class _Parser(argparse.ArgumentParser):
