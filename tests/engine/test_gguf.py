@@ -5,7 +5,7 @@ import torch
 
 from alignterm.engine.backend import DecodingParams, ModelSpec, load_backend, load_pair
 from alignterm.engine.compare import Comparator, ComparisonRequest
-from alignterm.engine.demo import ALIGNED_DIR, BASE_DIR, GGUF_DIR
+from alignterm.engine.demo import ALIGNED_DIR, GGUF_DIR
 from alignterm.engine.prompts import base_prompt, load_urial
 
 PARAMS = DecodingParams(max_new_tokens=60)

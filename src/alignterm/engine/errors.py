@@ -23,7 +23,3 @@ class TokenizerMismatch(BadInput):
 
 class ContextOverflow(BadInput):
     """A prompt (plus the requested answer length) does not fit the model's context."""
-
-
-class Cancelled(AlignTermError):
-    """A run was cancelled by the user."""
