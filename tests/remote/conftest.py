@@ -129,18 +129,103 @@ class StubServer(ThreadingHTTPServer):
         self.url = f"http://127.0.0.1:{self.server_address[1]}/v1"
 
 
+def _serve(routes: dict[str, Route], started: list[StubServer]) -> StubServer:
+    server = StubServer(routes)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    started.append(server)
+    return server
+
+
+def _shut_down(started: list[StubServer]) -> None:
+    for server in started:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def stub() -> Iterator[Callable[[dict[str, Route]], StubServer]]:
     """Start stub servers from route tables; all are shut down after the test."""
     started: list[StubServer] = []
+    yield lambda routes: _serve(routes, started)
+    _shut_down(started)
 
-    def start(routes: dict[str, Route]) -> StubServer:
-        server = StubServer(routes)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        started.append(server)
-        return server
 
-    yield start
-    for server in started:
-        server.shutdown()
-        server.server_close()
+class LlamaServerStub:
+    """llama.cpp's own server (`llama-server`) as its README documents the endpoints alignterm uses
+    (/v1/models owned_by "llamacpp", /props, /tokenize, /detokenize, /apply-template, streaming
+    /completion with n_probs), answering with a real demo GGUF model run by llama_cpp in-process:
+    the shapes are the documented ones, the numbers are the model's own."""
+
+    def __init__(self, path: str) -> None:
+        import llama_cpp
+
+        self.llm = llama_cpp.Llama(model_path=path, n_ctx=2048, logits_all=True, n_threads=1, verbose=False)
+        self.lock = threading.Lock()
+        self.name = os.path.basename(path)
+
+    def _piece(self, token: int) -> str:
+        return self.llm.detokenize([token]).decode("utf-8", errors="replace")
+
+    def _entry(self, token: int, lp) -> dict:
+        return {"id": token, "token": self._piece(token), "logprob": float(lp[token]), "bytes": []}
+
+    def routes(self) -> dict[str, Route]:
+        llm = self.llm
+        eos = self._piece(llm.token_eos())
+        card = {"id": self.name, "object": "model", "created": 1764000000, "owned_by": "llamacpp",
+                "meta": {"n_vocab": llm.n_vocab(), "n_ctx_train": llm.n_ctx()}}
+        props = {"default_generation_settings": {"n_ctx": llm.n_ctx()}, "total_slots": 1,
+                 "bos_token": self._piece(llm.token_bos()), "eos_token": eos,
+                 "chat_template": llm.metadata.get("tokenizer.chat_template", "")}
+
+        def tokenize(h, body):
+            ids = llm.tokenize(body["content"].encode(), add_bos=bool(body.get("add_special")), special=True)
+            h.send(200, {"tokens": ids})
+
+        def apply_template(h, body):
+            from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+            env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+            text = env.from_string(props["chat_template"]).render(
+                messages=body["messages"], add_generation_prompt=True, bos_token=props["bos_token"], eos_token=eos)
+            h.send(200, {"prompt": text})
+
+        def completion(h, body):
+            h.send_events(self._completion(body))
+
+        return {"/v1/models": lambda h, b: h.send(200, {"object": "list", "data": [card]}),
+                "/props": lambda h, b: h.send(200, props), "/tokenize": tokenize,
+                "/detokenize": lambda h, b: h.send(200, {"content": llm.detokenize(b["tokens"]).decode("utf-8", "replace")}),
+                "/apply-template": apply_template, "/completion": completion}
+
+    def _completion(self, body: dict) -> list[dict]:
+        """Greedy generation (what the tests ask for), streamed as llama-server's chunks."""
+        import numpy as np
+
+        assert body["stream"] and body["temperature"] == 0.0 and body["n_probs"] > 0
+        llm, chunks, stop_type = self.llm, [], "limit"
+        with self.lock:
+            llm.reset()
+            llm.eval(body["prompt"])
+            for _ in range(body["n_predict"]):
+                logits = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)
+                lp = logits - logits.max() - np.log(np.exp(logits - logits.max()).sum())
+                token = int(lp.argmax())
+                top = [self._entry(int(i), lp) for i in np.argsort(-lp, kind="stable")[: body["n_probs"]]]
+                text = "" if token == llm.token_eos() else self._piece(token)
+                chunks.append({"content": text, "tokens": [token], "stop": False,
+                               "completion_probabilities": [{**self._entry(token, lp), "top_logprobs": top}]})
+                if token == llm.token_eos():
+                    stop_type = "eos"
+                    break
+                llm.eval([token])
+        chunks.append({"content": "", "tokens": [], "stop": True, "stop_type": stop_type, "stopping_word": ""})
+        return chunks
+
+
+@pytest.fixture(scope="module")
+def llamacpp_server() -> Iterator[Callable[[str], StubServer]]:
+    """Start a llama-server stand-in for demo-{side}.f32.gguf; shut down after the module."""
+    started: list[StubServer] = []
+    yield lambda side: _serve(LlamaServerStub(str(GGUF_DIR / f"demo-{side}.f32.gguf")).routes(), started)
+    _shut_down(started)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -76,3 +77,38 @@ def test_server_killed_mid_answer_keeps_the_tokens_already_shown():
                         proc.kill()
                         proc.wait()
         assert len(shown) >= 4 and len(str(err.value).splitlines()) == 1
+
+
+def test_cancelling_a_run_closes_the_servers_stream(stub):
+    """Cancel (Escape in the app) stops the generation stream: the server sees the connection close
+    long before it has sent the answer it was asked for."""
+    from .test_vllm_dialect import _chunk, _detokenize, _logprobs, _tokenize
+
+    chunk = f"data: {json.dumps(_chunk('x', _logprobs(7, -0.1, {7: -0.1, 8: -2.0}), None))}\n\n".encode()
+    sent, closed = [], []
+
+    def endless(h, body):
+        h.send_response(200)
+        h.send_header("Content-Type", "text/event-stream")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        try:
+            for i in range(body["max_tokens"]):
+                h._chunk(chunk)
+                sent.append(i)
+                time.sleep(0.02)
+        except OSError:  # the client hung up
+            closed.append(len(sent))
+        h.close_connection = True
+
+    server = stub({"/v1/models": lambda h, b: h.send(200, MODELS), "/tokenize": _tokenize,
+                   "/detokenize": _detokenize, "/v1/completions": endless})
+    backend = load_backend(ModelSpec(server.url))
+    steps = backend.generate([1], DecodingParams(max_new_tokens=500))
+    got = [next(steps).id for _ in range(3)]
+    steps.close()  # what a cancelled run does with its side's stream
+    deadline = time.monotonic() + 10
+    while not closed and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert got == [7, 7, 7] and closed and closed[0] < 100
+

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from alignterm.engine.backend import DecodingParams, ModelSpec, TopK, load_backend, load_pair
-from alignterm.engine.compare import Comparator, ComparisonRequest
+from alignterm.engine.compare import REMOTE_LIVE_CHUNK, Comparator, ComparisonRequest
 from alignterm.engine.demo import GGUF_DIR, demo_queries
 from alignterm.engine.errors import TokenizerMismatch
 from alignterm.engine.remote_dialects import TOP_K
@@ -51,10 +51,17 @@ def test_remote_categories_equal_local_gguf_on_the_demo_queries(remote, local):
                     assert (a.other_rank, a.rank_exact) == (TOP_K + 1, False)
 
 
-def test_live_scoring_gives_the_batch_ranks(remote):
+def test_live_scoring_gives_the_batch_ranks_in_few_calls(remote, monkeypatch):
+    """Each scoring call re-sends the whole context, so live scoring asks in chunks, not per token."""
     query = demo_queries()[0]["query"]
-    live = remote.compare(ComparisonRequest(query, None, PARAMS, live=True))
-    batch = remote.compare(ComparisonRequest(query, None, PARAMS, live=False))
+    params = DecodingParams(max_new_tokens=40)
+    calls = []
+    score = remote.base.dialect.score
+    monkeypatch.setattr(remote.base.dialect, "score", lambda ids, start: calls.append(len(ids) - start) or score(ids, start))
+    live = remote.compare(ComparisonRequest(query, None, params, live=True))
+    n = len(live.aligned.tokens)
+    assert n > 2 * REMOTE_LIVE_CHUNK and sum(calls) == n and len(calls) <= -(-n // REMOTE_LIVE_CHUNK)
+    batch = remote.compare(ComparisonRequest(query, None, params, live=False))
     assert [(t.id, t.other_rank) for t in live.aligned.tokens] == [(t.id, t.other_rank) for t in batch.aligned.tokens]
 
 

@@ -247,6 +247,7 @@ class Backend(Protocol):
     tokenizer: Tokenizer
     chat_template: str | None
     context_length: int
+    can_score: bool  # False: given tokens cannot be scored (llama.cpp's own server), only generated
 
     def generate(self, prompt_ids: Sequence[int], params: DecodingParams) -> Iterator[Step]:
         """Yield tokens one at a time until the consumer stops iterating or the budget ends."""

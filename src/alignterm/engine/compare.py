@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Generator, Iterator, Sequence
 
 from . import shift
 from .backend import Backend, CancelToken, DecodingParams, ModelSpec, Step, TopK, load_pair
-from .errors import ContextOverflow
+from .errors import AlignTermError, ContextOverflow
 from .events import (
     ComparisonResult,
     Event,
@@ -34,12 +34,17 @@ from .prompts import base_prompt, check_query, may_start_stop, stop_cut, strip_c
 if TYPE_CHECKING:
     import torch
 
+# Live scoring on a server re-sends the whole context with every call (its one KV slot also
+# serves the other side's generation), so it scores this many tokens per call, not one.
+REMOTE_LIVE_CHUNK = 8
+
 
 @dataclass(frozen=True)
 class ComparisonRequest:
     """One query to compare. `urial` is the URIAL prompt text; None gives the bare prompt.
 
-    `live` scores each token as it is generated (for a streaming view); otherwise each
+    `live` scores each token as it is generated (for a streaming view; a server scores
+    REMOTE_LIVE_CHUNK tokens per call); otherwise each
     finished answer is scored in one forward pass (for batch analysis).
     """
 
@@ -151,6 +156,19 @@ def measure_topk(
     return events
 
 
+def measure_unscored(
+    side: Side, start: int, ids: Sequence[int], own: "torch.Tensor | list[TopK]", pieces, top_k: int
+) -> list[TokenEvent]:
+    """Token events with the own model's measures only: the other model cannot score given tokens."""
+    own = own if isinstance(own, list) else as_topk(own, ids, top_k)
+    return [
+        TokenEvent(side=side, position=start + i, id=tid, text=pieces(tid), logprob=mine.token_logprob,
+                   other_logprob=None, other_rank=None, shift=None, kl=None,
+                   top=tuple(TopEntry(a, pieces(a), b) for a, b in zip(mine.ids[:top_k], mine.logprobs)))
+        for i, (tid, mine) in enumerate(zip(ids, own))
+    ]
+
+
 class _SideRun:
     """One side's generation: what is generated, held back, released and measured."""
 
@@ -231,10 +249,11 @@ class Comparator:
         self.base = base
         self.aligned = aligned
         self.top_k = top_k
-        self._under_base = base.scorer()  # aligned tokens, base + URIAL context
-        self._under_base_bare = base.scorer()  # aligned tokens, base + bare context
-        self._under_aligned = aligned.scorer()  # base tokens, aligned chat context
-        self._aligned_own = aligned.scorer()  # aligned answers re-read for a re-score
+        # None where a model cannot score given tokens: that side's measures are unavailable
+        self._under_base = base.scorer() if base.can_score else None  # aligned tokens, base + URIAL context
+        self._under_base_bare = base.scorer() if base.can_score else None  # aligned tokens, base + bare context
+        self._under_aligned = aligned.scorer() if aligned.can_score else None  # base tokens, aligned chat context
+        self._aligned_own = aligned.scorer() if aligned.can_score else None  # aligned answers re-read for a re-score
         self._own_rows: tuple[tuple[int, ...], "torch.Tensor"] | None = None
 
     @classmethod
@@ -271,9 +290,11 @@ class Comparator:
         params = replace(request.params, max_new_tokens=min(request.params.max_new_tokens, room))
         yield RunStarted(tuple(aligned_ids), tuple(base_ids))
 
-        bare = request.urial is not None
-        self._under_base.set_context(base_ids)
-        self._under_aligned.set_context(aligned_ids)
+        bare = request.urial is not None and self._under_base_bare is not None
+        if self._under_base is not None:
+            self._under_base.set_context(base_ids)
+        if self._under_aligned is not None:
+            self._under_aligned.set_context(aligned_ids)
         if bare:
             self._under_base_bare.set_context(self._base_ids(request.query, None))
         sides = (
@@ -289,7 +310,7 @@ class Comparator:
                     run.cancel()
                 else:
                     run.advance()
-                if request.live or not run.active:
+                if not run.active or (request.live and len(run.unscored) >= self._live_chunk(run.side)):
                     if run.side == "aligned":
                         events = self._measure(run, self._under_base, self._under_base_bare if bare else None)
                         yield from events[0]
@@ -330,10 +351,19 @@ class Comparator:
         rows = [s.logits for s in steps]
         own = rows if isinstance(rows[0], TopK) else torch.stack(rows)
         start = len(run.events)
+        if scorer is None:
+            events = measure_unscored(run.side, start, ids, own, self.base.tokenizer.piece, self.top_k)
+            run.events.extend(events)
+            return events, []
         events = self._events(run.side, start, ids, own, scorer.score(ids))
         run.events.extend(events)
         bare = self._events(run.side, start, ids, own, bare_scorer.score(ids)) if bare_scorer else []
         return events, bare
+
+    def _live_chunk(self, side: Side) -> int:
+        """Tokens scored per call while streaming: one locally, REMOTE_LIVE_CHUNK on a server."""
+        scoring = self.base if side == "aligned" else self.aligned
+        return REMOTE_LIVE_CHUNK if scoring.kind == "remote" and scoring.can_score else 1
 
     def _events(self, side: Side, start: int, ids, own, other) -> list[TokenEvent]:
         if isinstance(own, list) or isinstance(other, list):  # a server's top-k on either side
@@ -362,6 +392,10 @@ class Comparator:
 
     def rescore_aligned(self, result: ComparisonResult, urial: str | None) -> Rescored:
         """Re-score the finished aligned answer under base + `urial`, reusing the cached prompt prefix."""
+        if self._under_base is None or self._aligned_own is None:
+            cannot = self.base if self._under_base is None else self.aligned
+            raise AlignTermError(f"{cannot.name} cannot score given tokens, so the answer cannot be re-scored "
+                                 "under an edited URIAL prompt")
         ids = [t.id for t in result.aligned.tokens]
         base_ids = self._base_ids(result.query, urial)
         if len(base_ids) + len(ids) > self.base.context_length:

@@ -34,7 +34,9 @@ class TokenEvent:
     For the aligned side "other" is the base model (TDS); for the base side it is the
     aligned model (reverse shift). Where the other model's distribution is known only as a
     server's top-k, `rank_exact` is False when the token was outside it: `other_rank` is
-    then k + 1, a lower bound (shown as "> k"), and `kl` is None.
+    then k + 1, a lower bound (shown as "> k"), and `kl` is None. Where the other model
+    cannot score given tokens at all (llama.cpp's own server), every `other_*` measure and
+    `shift` are None: unavailable, never guessed.
     """
 
     side: Side
@@ -42,13 +44,18 @@ class TokenEvent:
     id: int
     text: str
     logprob: float
-    other_logprob: float
-    other_rank: int
-    shift: Category
+    other_logprob: float | None
+    other_rank: int | None
+    shift: Category | None
     kl: float | None
     top: tuple[TopEntry, ...] = ()
     other_top: tuple[TopEntry, ...] = ()
     rank_exact: bool = True
+
+    @property
+    def scored(self) -> bool:
+        """False when the other model could not score this token (its measures are unavailable)."""
+        return self.shift is not None
 
     @property
     def top1_differs(self) -> bool:
@@ -60,7 +67,10 @@ class TokenEvent:
 
 @dataclass(frozen=True)
 class SideSummary:
-    """Counts and shares of one answer's categories, and where the shifts are."""
+    """Counts and shares of one answer's categories, and where the shifts are.
+
+    `unscored` counts tokens the other model could not score; shares are of the scored ones.
+    """
 
     n: int
     unshifted: int
@@ -72,13 +82,19 @@ class SideSummary:
     tokens_by_bucket: tuple[int, ...] = ()
     top_shifted: tuple[tuple[str, int], ...] = ()
     mean_kl: float | None = None
+    unscored: int = 0
+
+    @property
+    def scored(self) -> int:
+        return self.n - self.unscored
 
     def share(self, category: Category) -> float:
-        """Fraction of tokens in `category` (0.0 for an empty answer)."""
-        return getattr(self, category) / self.n if self.n else 0.0
+        """Fraction of the scored tokens in `category` (0.0 when none was scored)."""
+        return getattr(self, category) / self.scored if self.scored else 0.0
 
     def counts(self) -> dict[str, int]:
-        return {"n": self.n, "unshifted": self.unshifted, "marginal": self.marginal, "shifted": self.shifted}
+        return {"n": self.n, "unshifted": self.unshifted, "marginal": self.marginal, "shifted": self.shifted,
+                "unscored": self.unscored}
 
 
 @dataclass(frozen=True)

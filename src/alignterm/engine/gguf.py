@@ -114,6 +114,7 @@ class GGUFBackend:
     """One GGUF model loaded by llama-cpp-python."""
 
     kind = "gguf"
+    can_score = True
 
     def __init__(self, name: str, llm, tokenizer: GGUFTokenizer) -> None:
         self.name = name

@@ -123,6 +123,7 @@ class HFBackend:
     """One transformers causal LM and its tokenizer."""
 
     kind = "hf"
+    can_score = True
 
     def __init__(self, name: str, model, tokenizer: HFTokenizer) -> None:
         self.name = name

@@ -219,13 +219,15 @@ class RemoteScorer:
 
 
 class RemoteBackend:
-    """One model on an OpenAI-compatible server that can score given tokens (vLLM, llama-cpp-python)."""
+    """One model on an OpenAI-compatible server: vLLM and llama-cpp-python's server generate and
+    score given tokens; llama.cpp's own server only generates (`can_score` False)."""
 
     kind = "remote"
 
     def __init__(self, name: str, dialect, tokenizer: RemoteTokenizer, context_length: int) -> None:
         self.name = name
         self.dialect = dialect
+        self.can_score = dialect.can_score
         self.tokenizer = tokenizer
         self.chat_template = tokenizer.chat_template
         self.context_length = context_length

@@ -35,6 +35,7 @@ class Dialect:
     END = END
     bos_id: int | None
     context_length: int
+    can_score = True  # scores given tokens (echo / prompt_logprobs)
 
     def __init__(self, client: Client, model: str) -> None:
         self.c = client
@@ -276,6 +277,93 @@ class LlamaCppPython(Dialect):
         return self._ask("/v1/completions", body, read)
 
 
+class LlamaServer(Dialect):
+    """llama.cpp's own server (`llama-server`): it generates with top-k logprobs and takes and
+    returns token ids, but cannot score given tokens (its /v1/completions refuses `echo`), so
+    the measures that need scoring are unavailable, not guessed.
+
+    It speaks its native /completion endpoint, which streams token ids (`tokens`) and
+    `completion_probabilities` (`n_probs`); its sampler defaults (top_k 40, min_p 0.05,
+    repeat_penalty 1.1 over the last 64 tokens, temperature 0.8) are all overridden.
+    """
+
+    can_score = False
+
+    def __init__(self, client: Client, model: str, card: dict) -> None:
+        super().__init__(client, model)
+        try:
+            props = client.get("/props")
+        except RemoteError:
+            props = {}
+        settings = props.get("default_generation_settings") or {} if isinstance(props, dict) else {}
+        self.context_length = int(settings.get("n_ctx") or (card.get("meta") or {}).get("n_ctx_train") or 4096)
+        with_bos = self._tokenize("", special=True)
+        self.bos_id = with_bos[0] if with_bos else None
+        eos = props.get("eos_token") if isinstance(props, dict) else None
+        eos_ids = self._tokenize(eos, special=False) if isinstance(eos, str) and eos else []
+        self.eos_id = eos_ids[0] if len(eos_ids) == 1 else None
+
+    def _tokenize(self, text: str, special: bool) -> list[int]:
+        return self._ask("/tokenize", {"content": text, "add_special": special}, lambda a: [int(t) for t in a["tokens"]])
+
+    def tokenize(self, text: str) -> list[int]:
+        return self._tokenize(text, special=False)
+
+    def detokenize(self, ids: list[int]) -> str:
+        return self._ask("/detokenize", {"tokens": ids}, lambda a: a["content"])
+
+    def chat_ids(self, messages: list[dict]) -> list[int]:
+        """The server renders the model's chat template; the BOS is added when the template has none."""
+        text = self._ask("/apply-template", {"messages": messages}, lambda a: a["prompt"])
+        ids = self.tokenize(text)
+        return ids if self.bos_id is None or ids[:1] == [self.bos_id] else [self.bos_id, *ids]
+
+    @staticmethod
+    def _row(prob: dict) -> Step:
+        token = int(prob["id"])
+        top = [(int(e["id"]), float(e["logprob"])) for e in prob.get("top_logprobs") or ()]
+        return Step(token, _topk(top, token, float(prob["logprob"])))
+
+    def generate(self, prompt_ids: list[int], params: DecodingParams, budget: int) -> Iterator[Step]:
+        body = {
+            "prompt": prompt_ids, "n_predict": budget, "stream": True, "n_probs": TOP_K, "return_tokens": True,
+            "cache_prompt": True, "temperature": params.temperature, "top_p": params.top_p, "top_k": 0,
+            "min_p": 0.0, "typical_p": 1.0, "repeat_penalty": params.repetition_penalty, "repeat_last_n": -1,
+            "seed": params.seed,
+        }
+        held: Step | None = None  # one token late: the last one may be the end of sequence
+        held_text = ""
+        try:
+            for chunk in self.c.stream("/completion", {"model": self.model, **body}):
+                try:
+                    steps = [self._row(p) for p in chunk.get("completion_probabilities") or ()]
+                    stopped, stop_type, text = bool(chunk.get("stop")), chunk.get("stop_type"), chunk.get("content")
+                except (AttributeError, KeyError, TypeError, ValueError):
+                    raise shape_error(self.c.url, "/completion") from None
+                for step in steps:
+                    if held is not None:
+                        yield held
+                    held, held_text = step, text
+                if stopped:
+                    # the end-of-sequence token is streamed too, with empty text: it is not part of the answer
+                    ended_here = held is not None and (held.id == self.eos_id or (self.eos_id is None and not held_text))
+                    if held is not None and not (stop_type == "eos" and ended_here):
+                        yield held
+                    held = None
+                    if stop_type == "eos":
+                        yield END_STEP
+                    return
+        except RemoteError:
+            if held is not None:
+                yield held  # what arrived before the failure is kept
+            raise
+        if held is not None:
+            yield held
+
+    def score(self, ids: Sequence[int], start: int) -> tuple[list[TopK], TopK]:
+        raise RemoteError(f"{self.c.url} is llama.cpp's own server, which cannot score given tokens")
+
+
 def _one_token(answer: dict) -> tuple[str | None, float, dict | None]:
     """The token text, logprob and top-k of a one-token completion; None for the end of sequence."""
     choice = answer["choices"][0]
@@ -291,11 +379,10 @@ def detect(client: Client, model: str, card: dict) -> Dialect:
     if owner == "vllm":
         return VLLM(client, model, card)
     if owner == "llamacpp":
-        raise BadInput(f"{client.url} is llama.cpp's own server, which cannot score given tokens (it refuses echo "
-                       "on /v1/completions): serve the models with llama-cpp-python's server or vLLM")
+        return LlamaServer(client, model, card)
     try:
         bos = client.post("/extras/tokenize", {"model": model, "input": ""})["tokens"]
     except (RemoteError, KeyError, TypeError):
-        raise BadInput(f"{client.url} is neither vLLM nor llama-cpp-python's server (owned_by {owner!r}): "
-                       "alignterm needs a server that can score given tokens") from None
+        raise BadInput(f"{client.url} is neither vLLM, llama-cpp-python's server nor llama.cpp's llama-server "
+                       f"(owned_by {owner!r}): alignterm speaks only those") from None
     return LlamaCppPython(client, model, bos)

@@ -64,12 +64,13 @@ def summarize(tokens: Sequence[TokenEvent], bucket_size: int = BUCKET_SIZE, top_
         tokens_by_bucket=tuple(tokens_by_bucket),
         top_shifted=tuple(shifted_texts.most_common(top_n)),
         mean_kl=sum(kls) / len(kls) if kls else None,
+        unscored=counts[None],
     )
 
 
 def closure(bare: SideSummary, urial: SideSummary) -> float | None:
     """In-context closure: 1 - shifted_share(URIAL) / shifted_share(bare); None when bare has no shift."""
-    if bare.n == 0 or bare.shifted == 0 or urial.n == 0:
+    if bare.scored == 0 or bare.shifted == 0 or urial.scored == 0:
         return None
     return 1.0 - urial.share("shifted") / bare.share("shifted")
 
@@ -88,8 +89,8 @@ def merge(summaries: Iterable[SideSummary], top_n: int = 10) -> SideSummary:
             shifted_by_bucket[i] += k
             tokens_by_bucket[i] += m
         if s.mean_kl is not None:
-            kl_sum += s.mean_kl * s.n
-            kl_n += s.n
+            kl_sum += s.mean_kl * s.scored
+            kl_n += s.scored
     return SideSummary(
         n=sum(s.n for s in summaries),
         unshifted=sum(s.unshifted for s in summaries),
@@ -100,4 +101,5 @@ def merge(summaries: Iterable[SideSummary], top_n: int = 10) -> SideSummary:
         tokens_by_bucket=tuple(tokens_by_bucket),
         top_shifted=tuple(top.most_common(top_n)),
         mean_kl=kl_sum / kl_n if kl_n else None,
+        unscored=sum(s.unscored for s in summaries),
     )

@@ -29,6 +29,7 @@ h2{border-bottom:1px solid color-mix(in srgb,var(--fg) 30%%,transparent);padding
 .answer{border:1px solid color-mix(in srgb,var(--fg) 30%%,transparent);padding:.8em;white-space:pre-wrap;font-family:monospace;line-height:1.5}
 .tok{cursor:pointer;border-radius:2px}.tok:hover,.tok.pinned{outline:1px solid var(--accent)}
 .unshifted{color:var(--unshifted)}.marginal{color:var(--marginal)}.shifted{color:var(--shifted);font-weight:bold}
+.unscored{opacity:.75}
 svg.plot{width:100%%;height:5em;display:block;margin-top:.4em}
 svg .unshifted{fill:var(--unshifted)}svg .marginal{fill:var(--marginal)}svg .shifted{fill:var(--shifted)}
 table{border-collapse:collapse;margin:.5em 0}td,th{padding:.1em .6em;text-align:right}
@@ -50,7 +51,7 @@ function show(span) {
   const t = DATA[q][side][i], other = side === 'aligned' ? 'base' : 'aligned';
   detail.replaceChildren();
   const head = document.createElement('p');
-  head.textContent = `${side} token ${i}: "${t.text}" (id ${t.id}) — ${t.shift}, rank ${t.rank} under ${other}; ` +
+  head.textContent = `${side} token ${i}: "${t.text}" (id ${t.id}) — ${t.shift || 'not scored'}, rank ${t.rank} under ${other}; ` +
     `logprob ${fmt(t.logprob)} (${side}) / ${fmt(t.other_logprob)} (${other}); KL ${fmt(t.kl)}`;
   detail.append(head);
   const table = document.createElement('table'), hr = table.insertRow();
@@ -81,18 +82,26 @@ _MAX_RANK_LOG = 10  # bars are log2(rank), capped at rank 1024
 
 
 def _rank(t: dict[str, Any]) -> str:
-    """The rank under the other model; "> k" where a server's top-k did not hold the token."""
+    """The rank under the other model; "> k" where a server's top-k did not hold the token; "—" unscored."""
+    if t["other_rank"] is None:
+        return "—"
     return f"> {t['other_rank'] - 1}" if t.get("other_rank_exact") is False else str(t["other_rank"])
 
 
 def _tip(t: dict[str, Any]) -> str:
+    if t["shift"] is None:
+        return "not scored: the other model's server cannot score given tokens"
     kl = "—" if t["kl"] is None else f"{t['kl']:.3f}"
     return f"rank under the other model {_rank(t)} ({t['shift']}); KL {kl}"
 
 
+def _category(t: dict[str, Any]) -> str:
+    return t["shift"] or "unscored"
+
+
 def _tokens(q: int, side: str, tokens: list[dict[str, Any]]) -> str:
     return "".join(
-        f'<span class="tok {t["shift"]}" data-q="{q}" data-side="{side}" data-i="{i}" title="{html.escape(_tip(t))}">'
+        f'<span class="tok {_category(t)}" data-q="{q}" data-side="{side}" data-i="{i}" title="{html.escape(_tip(t))}">'
         f"{html.escape(visible(t['text']))}</span>"
         for i, t in enumerate(tokens)
     )
@@ -110,6 +119,8 @@ def _plot(tokens: list[dict[str, Any]], gradient: tuple[str, ...]) -> str:
     max_kl = max(kls.values(), default=0.0) or 1.0
     rects = []
     for i, t in enumerate(tokens):
+        if t["other_rank"] is None:
+            continue  # no bar where nothing was measured
         h = 2 + (_PLOT_HEIGHT - 2) * min(math.log2(t["other_rank"]), _MAX_RANK_LOG) / _MAX_RANK_LOG
         title = html.escape(f"{i}: {visible(t['text'])!r} {_tip(t)}")
         rects.append(f'<rect class="{t["shift"]}" x="{i}" y="{_PLOT_HEIGHT - h:.2f}" width="0.9" height="{h:.2f}">'
@@ -126,7 +137,10 @@ def _summary(record: dict[str, Any]) -> str:
     for name, key in (("aligned under base", "aligned"), ("aligned under bare base", "aligned_bare"),
                       ("base under aligned", "base")):
         s = record["summary"].get(key)
-        if s:
+        if s and s.get("unscored") == s["n"] and s["n"]:
+            rows.append(f'<tr><th>{name}</th><td>{s["n"]}</td><td colspan="3">not scored (the server cannot '
+                        "score given tokens)</td></tr>")
+        elif s:
             rows.append(f"<tr><th>{name}</th><td>{s['n']}</td>" + "".join(
                 f'<td class="{c}">{s["shares"][c]:.1%}</td>' for c in CATEGORIES) + "</tr>")
     head = "<tr><th></th><th>tokens</th>" + "".join(f'<th class="{c}">{c}</th>' for c in CATEGORIES) + "</tr>"

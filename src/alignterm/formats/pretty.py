@@ -19,10 +19,10 @@ SIDE_TITLES = {
 
 
 def answer_text(tokens: list[dict[str, Any]], palette: dict[str, str] = DEFAULT_PALETTE) -> Text:
-    """The answer as rich Text: one span per token, shifted tokens bold."""
+    """The answer as rich Text: one span per token, shifted tokens bold, unscored ones plain."""
     out = Text()
     for t in tokens:
-        style = palette[t["shift"]]
+        style = palette[t["shift"]] if t["shift"] else ""
         if t["shift"] == "shifted":
             style += " bold"
         out.append(visible(t["text"]), style=style)
@@ -48,6 +48,9 @@ def summary_table(record: dict[str, Any]) -> Table:
     rows.append(("base | aligned", record["summary"]["base"]))
     for name, s in rows:
         kl = "-" if s["mean_kl"] is None else f"{s['mean_kl']:.3f}"
+        if s.get("unscored") == s["n"] and s["n"]:  # the other model's server cannot score given tokens
+            table.add_row(name, str(s["n"]), "not scored", "-", "-", kl)
+            continue
         table.add_row(name, str(s["n"]), *(f"{s['shares'][c]:.1%}" for c in ("unshifted", "marginal", "shifted")), kl)
     return table
 
@@ -90,8 +93,8 @@ def pooled(records: list[dict[str, Any]]) -> Group:
     for name, key in keys:
         sums = Counter()
         for r in records:
-            sums.update({c: r["summary"][key][c] for c in ("n", "unshifted", "marginal", "shifted")})
-        n = sums["n"] or 1
+            sums.update({c: r["summary"][key].get(c, 0) for c in ("n", "unshifted", "marginal", "shifted", "unscored")})
+        n = (sums["n"] - sums["unscored"]) or 1
         table.add_row(name, str(sums["n"]), *(f"{sums[c] / n:.1%}" for c in ("unshifted", "marginal", "shifted")))
     top: Counter[str] = Counter()
     for r in records:

@@ -47,12 +47,15 @@ def summary_record(s: SideSummary) -> dict[str, Any]:
 
 def exactness(result: ComparisonResult) -> dict[str, bool]:
     """Which measures are exact: all of them over a full vocabulary; with a server's top-k, ranks
-    beyond k are bounds (their category is still exact: shifted) and KL is unavailable."""
+    beyond k are bounds (their category is still exact: shifted) and KL is unavailable; `scored`
+    is False when a model could not score the other's tokens at all (their measures are null)."""
     tokens = [*result.aligned.tokens, *result.base.tokens]
+    scored = [t for t in tokens if t.scored]
     return {
-        "other_rank": all(t.rank_exact for t in tokens),
-        "shift": all(t.rank_exact or t.other_rank > 3 for t in tokens),
+        "other_rank": all(t.rank_exact for t in scored),
+        "shift": all(t.rank_exact or t.other_rank > 3 for t in scored),
         "kl": all(t.kl is not None for t in tokens),
+        "scored": len(scored) == len(tokens),
     }
 
 

@@ -219,8 +219,12 @@ def _top(entries: list[dict[str, Any]] | None) -> tuple[TopEntry, ...]:
     return tuple(TopEntry(int(e["id"]), str(e["text"]), float(e["logprob"])) for e in entries or ())
 
 
+def _optional(value: Any, kind: type) -> Any:
+    return None if value is None else kind(value)
+
+
 def _token(side: str, position: int, t: dict[str, Any]) -> TokenEvent:
-    if t["shift"] not in CATEGORIES:
+    if t["shift"] is not None and t["shift"] not in CATEGORIES:
         raise ValueError(f"unknown shift category {t['shift']!r}")
     return TokenEvent(
         side=side,  # type: ignore[arg-type]
@@ -228,10 +232,10 @@ def _token(side: str, position: int, t: dict[str, Any]) -> TokenEvent:
         id=int(t["id"]),
         text=str(t["text"]),
         logprob=float(t["logprob"]),
-        other_logprob=float(t["other_logprob"]),
-        other_rank=int(t["other_rank"]),
+        other_logprob=_optional(t["other_logprob"], float),  # None: the other model could not score it
+        other_rank=_optional(t["other_rank"], int),
         shift=t["shift"],
-        kl=None if t["kl"] is None else float(t["kl"]),
+        kl=_optional(t["kl"], float),
         top=_top(t.get("top")),
         other_top=_top(t.get("other_top")),
         rank_exact=bool(t.get("other_rank_exact", True)),
@@ -264,7 +268,8 @@ def _side_summary(d: dict[str, Any]) -> SideSummary:
         shifted_by_bucket=tuple(int(k) for k in by_position.get("shifted") or ()),
         tokens_by_bucket=tuple(int(k) for k in by_position.get("tokens") or ()),
         top_shifted=tuple((str(text), int(k)) for text, k in d.get("top_shifted") or ()),
-        mean_kl=None if d.get("mean_kl") is None else float(d["mean_kl"]),
+        mean_kl=_optional(d.get("mean_kl"), float),
+        unscored=int(d.get("unscored") or 0),
     )
 
 
@@ -277,7 +282,7 @@ def _summary(written: dict[str, Any], tokens: dict[str, list[TokenEvent] | None]
         counts = Counter(t.shift for t in side_tokens)
         if not isinstance(stored, dict) or stored.get("n") != len(side_tokens) or any(
             stored.get(c) != counts[c] for c in CATEGORIES
-        ):
+        ) or stored.get("unscored", 0) != counts[None]:
             raise SessionError(f"{source}: its {key} tokens do not match its summary "
                                "(the file is cut short or was edited); the file was left as it is")
     bare = written.get("aligned_bare")

@@ -63,6 +63,7 @@ class AnswerPane(ScrollView, can_focus=True):
         "answer-pane--unshifted",
         "answer-pane--marginal",
         "answer-pane--shifted",
+        "answer-pane--unscored",
         "answer-pane--top1-differs",
         "answer-pane--cursor",
         "answer-pane--placeholder",
@@ -83,6 +84,7 @@ class AnswerPane(ScrollView, can_focus=True):
     AnswerPane > .answer-pane--unshifted { color: $shift-unshifted; }
     AnswerPane > .answer-pane--marginal { color: $shift-marginal; }
     AnswerPane > .answer-pane--shifted { color: $shift-shifted; text-style: bold; }
+    AnswerPane > .answer-pane--unscored { color: $text-muted; }
     AnswerPane > .answer-pane--top1-differs { text-style: underline; }
     AnswerPane > .answer-pane--cursor { background: $accent 70%; }
     AnswerPane > .answer-pane--placeholder { color: $text-muted; text-style: italic; }
@@ -267,7 +269,8 @@ class AnswerPane(ScrollView, can_focus=True):
     def token_style(self, index: int) -> Style:
         """The rich style token `index` is drawn with (colour class, underline, cursor)."""
         token = self._tokens[index]
-        style = self.get_component_rich_style(f"answer-pane--{token.shift}", partial=True)
+        # a token the other model could not score (llama.cpp's server) is drawn muted, uncategorised
+        style = self.get_component_rich_style(f"answer-pane--{token.shift or 'unscored'}", partial=True)
         if token.top1_differs:
             style += self.get_component_rich_style("answer-pane--top1-differs", partial=True)
         return style
@@ -287,7 +290,7 @@ class AnswerPane(ScrollView, can_focus=True):
             cursor_style = self.get_component_rich_style("answer-pane--cursor", partial=True)
             for piece in self._lines[y]:
                 style = base + self.token_style(piece.token)
-                if piece.blank and self._tokens[piece.token].shift != "unshifted" and style.color:
+                if piece.blank and self._tokens[piece.token].shift in ("marginal", "shifted") and style.color:
                     style += Style(bgcolor=style.color)  # a coloured space would be invisible
                 if piece.token == self._cursor:
                     style += cursor_style

@@ -67,16 +67,20 @@ class TokenInspector(Static):
             (f"{t.side.capitalize()} #{t.position}  ", "bold"),
             (f"“{visible_whitespace(t.text)}”", "bold reverse"),
             "  ",
-            (t.shift, self._category_style(t.shift)),
-            f" · rank {t.other_rank} under {other}",
         )
+        if t.shift is None:
+            head.append(f"not scored: the {other} model's server cannot score given tokens", style="italic")
+        else:
+            rank = str(t.other_rank) if t.rank_exact else f"> {t.other_rank - 1}"
+            head.append(t.shift, style=self._category_style(t.shift))
+            head.append(f" · rank {rank} under {other}")
         if t.top1_differs:
             head.append("  top-1 differs", style="underline")
         kl = "n/a" if t.kl is None else f"{t.kl:.3f} nats"
         measures = Text.assemble(
             ("logprob ", "dim"),
-            ("aligned ", "dim"), f"{lp['aligned']:.3f}",
-            ("  base ", "dim"), f"{lp['base']:.3f}",
+            ("aligned ", "dim"), _logprob(lp["aligned"]),
+            ("  base ", "dim"), _logprob(lp["base"]),
             ("   KL(aligned‖base) ", "dim"), kl,
         )
 
@@ -98,7 +102,8 @@ class TokenInspector(Static):
             table.add_row(*a, *b)
         return Group(head, measures, table)
 
-    def _top_rows(self, t: TokenEvent, side: str, top: tuple[TopEntry, ...], rank: int | None, logprob: float) -> list[tuple]:
+    def _top_rows(self, t: TokenEvent, side: str, top: tuple[TopEntry, ...], rank: int | None,
+                  logprob: float | None) -> list[tuple]:
         """Rows for one model's top-k; the chosen token marked, appended with its rank if outside."""
         rows = []
         found = False
@@ -111,10 +116,14 @@ class TokenInspector(Static):
                 Text(visible_whitespace(entry.text), style=style),
                 Text(f"{entry.logprob:.2f}", style=style),
             ))
-        if not found and rank is not None:
+        if not found and rank is not None and logprob is not None:
             rows.append((
-                Text(f"▶{rank}", style="reverse"),
+                Text(f"▶{rank}" if t.rank_exact else f"▶>{rank - 1}", style="reverse"),
                 Text(visible_whitespace(t.text), style="reverse"),
                 Text(f"{logprob:.2f}", style="reverse"),
             ))
         return rows
+
+
+def _logprob(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

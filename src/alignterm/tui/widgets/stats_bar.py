@@ -35,14 +35,14 @@ class SideStats:
     """What the bar knows about one side."""
 
     n: int = 0
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0))
+    counts: dict[str | None, int] = field(default_factory=lambda: dict.fromkeys((*CATEGORIES, None), 0))
     tokens_per_s: float | None = None
     summary: SideSummary | None = None
 
     def share(self, category: str) -> float:
         if self.summary is not None:
             return self.summary.share(category)  # type: ignore[arg-type]
-        return self.counts[category] / self.n if self.n else 0.0
+        return self.counts[category] / self.scored if self.scored else 0.0
 
     def count(self, category: str) -> int:
         return getattr(self.summary, category) if self.summary is not None else self.counts[category]
@@ -50,6 +50,11 @@ class SideStats:
     @property
     def tokens(self) -> int:
         return self.summary.n if self.summary is not None else self.n
+
+    @property
+    def scored(self) -> int:
+        """Tokens the other model scored (all of them, unless its server cannot score given tokens)."""
+        return self.summary.scored if self.summary is not None else self.n - self.counts[None]
 
 
 class StatsBar(Static):
@@ -139,6 +144,9 @@ class StatsBar(Static):
         line = Text.assemble((f"{label:<11}", "bold"), f"{stats.tokens:>4} tok ")
         if not stats.tokens:
             line.append("—", style="dim")
+            return line
+        if not stats.scored:
+            line.append(" not scored: the other model's server cannot score given tokens", style="dim")
             return line
         for cat, letter in zip(CATEGORIES, "UMS"):
             line.append(" ")
