@@ -16,6 +16,7 @@ from alignterm.engine.compare import Comparator, ComparisonRequest
 from alignterm.engine.demo import GGUF_DIR, demo_queries
 from alignterm.engine.errors import AlignTermError
 from alignterm.formats.record import result_record
+from alignterm.sessions.format import Session, dumps, loads
 
 from ..conftest import run_cli
 
@@ -69,6 +70,10 @@ def test_generation_streams_and_unscorable_measures_are_null(base_server, local_
     _, body = next((p, b) for p, b in reversed(base_server.requests) if p == "/completion")
     assert body["prompt"] == got.base.prompt_ids and body["n_probs"] >= 3 and body["top_k"] == 0
     assert body["repeat_penalty"] == 1.0 and body["min_p"] == 0.0  # its sampler defaults are overridden
+
+    session = Session.now(got, ModelSpec(base_server.url), ModelSpec(ALIGNED_GGUF), "none")
+    again = loads(dumps(session)).result
+    assert again.aligned.tokens == got.aligned.tokens and again.summary.aligned.unscored == s.n  # replays as run
 
     record = json.loads(json.dumps(result_record(got, base_model=base_server.url, aligned_model=ALIGNED_GGUF,
                                                  urial=None)))
