@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from . import common, compare_overhead, rescore, scaling, ui
+from . import common, compare_overhead, rescore, scaling, soak, ui
 
 SUITES = {
     "hf": compare_overhead.hf,
@@ -11,19 +11,21 @@ SUITES = {
     "rescore": rescore.run,
     "scaling": scaling.run,
     "ui": ui.run,
+    "soak": soak.run,  # minutes long: only when named
 }
+DEFAULT = [name for name in SUITES if name != "soak"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("suites", nargs="*", help=f"some of {', '.join(SUITES)} (default: all)")
+    parser.add_argument("suites", nargs="*", help=f"some of {', '.join(SUITES)} (default: all but soak)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     unknown = set(args.suites) - set(SUITES)
     if unknown:
         parser.error(f"unknown suite(s): {', '.join(sorted(unknown))}")
     print(f"machine: {common.machine()}")
-    for name in args.suites or SUITES:
+    for name in args.suites or DEFAULT:
         SUITES[name]()
     if args.json:
         common.save(args.json)

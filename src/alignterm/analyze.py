@@ -6,12 +6,15 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .atomic import atomic_write
 from .engine.backend import DecodingParams, ModelSpec
 from .engine.errors import BadInput
 from .engine.prompts import check_query
+
+if TYPE_CHECKING:
+    from .analyze_samples import SamplesOptions
 
 FORMATS = ("jsonl", "csv", "html", "pretty")
 
@@ -28,6 +31,7 @@ class AnalyzeJob:
     fmt: str
     out: Path | None
     top_k: int
+    samples: "SamplesOptions | None" = None  # analyze --samples N: diversity mode (analyze_samples.py)
 
 
 def read_queries(path: str) -> list[dict[str, Any]]:
@@ -109,7 +113,11 @@ def run_analyze(job: AnalyzeJob) -> int:
 
 
 def _write(job: AnalyzeJob, out, progress) -> None:
-    if job.fmt == "pretty":
+    if job.samples is not None:
+        from .analyze_samples import write_samples
+
+        write_samples(job, out, progress)
+    elif job.fmt == "pretty":
         from rich.console import Console
 
         from .formats.pretty import pooled, print_record

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from pathlib import Path
 
 from .analyze import FORMATS
 from .engine.backend import BACKENDS, DEVICES, DTYPES, DecodingParams, ModelSpec
-from .engine.errors import AlignTermError, BadInput
+from .engine.errors import AlignTermError, BadInput, is_out_of_memory
 
 
 
@@ -61,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="output format (default: pretty on a terminal, else jsonl; or from -o's suffix)")
     an.add_argument("-o", "--output", metavar="OUT", help="write here (atomically) instead of stdout")
     an.add_argument("--top-k", type=int, default=5, metavar="K", help="top-k of both models per token (0: none)")
+    sm = an.add_argument_group("diversity (Lake et al. 2024): sampled answers instead of one comparison")
+    sm.add_argument("--samples", type=int, default=None, metavar="N",
+                    help="draw N samples per side (aligned, base + URIAL, base + URIAL + hint) and measure "
+                         "their similarity; temperature 0 becomes 1.0 with top-p 0.95")
+    sm.add_argument("--hint", metavar="TEXT", help="the hint for every base + hint sample "
+                    "(default: each aligned sample's most salient words)")
+    sm.add_argument("--embedder", metavar="PATH", help="also compare with a sentence-transformers model "
+                    "(pip install 'alignterm[embed]')")
     _model_flags(an)
 
     dm = sub.add_parser("demo-models", help="rebuild the bundled demo model pair (a few minutes on a CPU)")
@@ -81,6 +91,10 @@ def model_specs(args: argparse.Namespace) -> tuple[ModelSpec, ModelSpec]:
         base, aligned = args.base, args.aligned
     if args.timeout <= 0:
         raise BadInput(f"--timeout must be > 0 (got {args.timeout})")
+    if args.api_key_env is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", args.api_key_env):
+        # not echoed: what was typed may be the key itself, and the spec is written into session files
+        raise BadInput("--api-key-env takes the NAME of an environment variable holding the key "
+                       "(e.g. OPENAI_API_KEY), never the key itself")
     common = dict(backend=args.backend, device=args.device, dtype=args.dtype,
                   trust_remote_code=args.trust_remote_code, n_gpu_layers=args.n_gpu_layers, n_ctx=args.n_ctx,
                   api_key_env=args.api_key_env, timeout=args.timeout)
@@ -99,6 +113,7 @@ def decoding(args: argparse.Namespace) -> DecodingParams:
 
 def _analyze(args: argparse.Namespace) -> int:
     from .analyze import AnalyzeJob, pick_format, read_queries, run_analyze
+    from .analyze_samples import check_samples_flags
 
     queries = read_queries(args.queries) if args.queries else [{"query": args.query}]
     if args.top_k < 0:
@@ -107,8 +122,10 @@ def _analyze(args: argparse.Namespace) -> int:
     if out is not None and not out.parent.is_dir():
         raise BadInput(f"cannot write {out}: folder {out.parent} does not exist")
     base, aligned = model_specs(args)
-    job = AnalyzeJob(base, aligned, args.urial, decoding(args), queries, pick_format(args.format, out), out,
-                     args.top_k)
+    fmt = pick_format(args.format, out)
+    samples = check_samples_flags(args.samples, args.hint, args.embedder, fmt)
+    job = AnalyzeJob(base, aligned, args.urial, decoding(args), queries, fmt, out,
+                     args.top_k, samples)
     return run_analyze(job)
 
 
@@ -146,11 +163,18 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("alignterm: interrupted", file=sys.stderr)
         return 130
-    except MemoryError:
-        print("alignterm: error: out of memory", file=sys.stderr)
-        return 1
     except BrokenPipeError:
         return 0
+    except Exception as err:  # never a traceback: one line (ALIGNTERM_DEBUG=1 shows the traceback)
+        if os.environ.get("ALIGNTERM_DEBUG"):
+            raise
+        if is_out_of_memory(err):
+            print("alignterm: error: out of memory while running the models (try a smaller --max-new-tokens, "
+                  "a shorter URIAL prompt or query, or a smaller --dtype)", file=sys.stderr)
+        else:
+            detail = (str(err).strip().splitlines() or [""])[0]
+            print(f"alignterm: error: {type(err).__name__}: {detail} (ALIGNTERM_DEBUG=1 shows where)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -108,3 +108,24 @@ def test_the_demo_pair_shows_the_papers_picture(comparator, queries):
     first = pooled.shifted_by_bucket[0] / pooled.tokens_by_bucket[0]
     rest = sum(pooled.shifted_by_bucket[1:]) / max(1, sum(pooled.tokens_by_bucket[1:]))
     assert first > rest
+
+
+def test_output_layers_padded_to_different_widths_give_the_same_measures(comparator, queries):
+    """Real checkpoints pad their output layer past the tokenizer (to 64 or 128 multiples), not always
+    alike; the padded ids are never real tokens, so the measures must not change."""
+    import torch
+
+    from alignterm.engine.compare import measure
+
+    result = comparator.compare(ComparisonRequest(queries[0], None, DecodingParams(max_new_tokens=16), live=False))
+    ids = [t.id for t in result.aligned.tokens]
+    own_scorer, other_scorer = comparator.aligned.scorer(), comparator.base.scorer()
+    own_scorer.set_context(result.aligned.prompt_ids)
+    other_scorer.set_context(result.base.prompt_ids)
+    own, other = own_scorer.score(ids), other_scorer.score(ids)
+    padded = torch.cat([other, torch.full((other.shape[0], 47), -1e4)], dim=-1)  # 2048 wide vs 2001
+    piece = comparator.base.tokenizer.piece
+    plain = measure("aligned", 0, ids, own, other, piece, 5)
+    wide = measure("aligned", 0, ids, own, padded, piece, 5)
+    assert [(t.other_rank, t.shift) for t in wide] == [(t.other_rank, t.shift) for t in plain]
+    assert all(abs(a.kl - b.kl) < 1e-5 for a, b in zip(wide, plain))

@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence
 
-from .errors import BadInput, TokenizerMismatch
+from .errors import AlignTermError, BadInput, TokenizerMismatch
 
 if TYPE_CHECKING:  # torch stays a lazy import: the TUI must paint before it loads
     import torch
@@ -254,6 +254,13 @@ class Backend(Protocol):
 
     def scorer(self) -> Scorer:
         """A new incremental scorer with its own KV cache."""
+
+    def embed(self, ids: Sequence[int]) -> "torch.Tensor":
+        """The mean over positions of the last hidden layer for `ids`: float32 [hidden]; or EmbeddingsUnavailable."""
+
+
+class EmbeddingsUnavailable(AlignTermError):
+    """This backend cannot give hidden states (a server): embedding measures are null, never invented."""
 
 
 def resolve_kind(spec: ModelSpec) -> str:

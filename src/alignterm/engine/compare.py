@@ -76,8 +76,10 @@ def measure(
     """Token events for ids (positions start..), from own and other model logits [T, V]."""
     import torch
 
+    # output layers may be padded past the shared tokenizer, to different widths: rank over the common part
+    width = min(own.shape[-1], other.shape[-1])
+    own, other = own[..., :width], other[..., :width].to(own.device)
     ids_t = torch.tensor(list(ids), device=own.device)
-    other = other.to(own.device)
     own_lp = torch.log_softmax(own, -1)
     other_lp = torch.log_softmax(other, -1)
     ranks = shift.ranks(other, ids_t)

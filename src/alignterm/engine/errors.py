@@ -23,3 +23,21 @@ class TokenizerMismatch(BadInput):
 
 class ContextOverflow(BadInput):
     """A prompt (plus the requested answer length) does not fit the model's context."""
+
+
+class OutOfMemory(AlignTermError):
+    """The machine ran out of memory loading a model or running it (a runtime failure: exit code 1)."""
+
+
+# What allocation failures say when they are not a MemoryError: torch's CPU allocator
+# ("can't allocate memory"), CUDA ("out of memory"), safetensors' mmap ("os error 12").
+_OOM_MARKS = ("out of memory", "can't allocate memory", "cannot allocate memory", "not enough memory",
+              "os error 12", "error code 12")
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """Whether `err` is an allocation failure, whatever library raised it."""
+    if isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError":
+        return True
+    text = str(err).lower()
+    return any(mark in text for mark in _OOM_MARKS)

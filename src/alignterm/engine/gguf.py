@@ -123,6 +123,7 @@ class GGUFBackend:
         self.chat_template = tokenizer.chat_template
         self.context_length = llm.n_ctx()
         self._idle: list[GGUFScorer] = []  # generation contexts not in use
+        self._embed_ctx = None  # made on the first embed(): llama.cpp needs embeddings on for hidden states
 
     @classmethod
     def load(cls, spec: ModelSpec) -> "GGUFBackend":
@@ -165,6 +166,33 @@ class GGUFBackend:
             yield from generate_with(scorer, prompt_ids, params, self.context_length)
         finally:
             self._idle.append(scorer)
+
+    def embed(self, ids: Sequence[int]) -> torch.Tensor:
+        """Mean-pooled last hidden layer over `ids` (truncated to the context): [n_embd].
+
+        llama.cpp returns hidden states only from a context made with embeddings on, so one
+        is made on first use (a few MB on the demo pair) and kept. Pooling is done here,
+        over per-token outputs, so a text longer than one batch is pooled exactly.
+        """
+        import llama_cpp
+        from llama_cpp._internals import LlamaBatch, LlamaContext
+
+        if self._embed_ctx is None:
+            params = type(self.llm.context_params).from_buffer_copy(self.llm.context_params)
+            params.embeddings = True  # pooling stays the model's own: none for a causal LM, so per-token rows
+            self._embed_ctx = LlamaContext(model=self.llm._model, params=params, verbose=False)
+        ctx, n_batch, n_embd = self._embed_ctx, self.llm.n_batch, self.llm.n_embd()
+        ids = list(ids)[: self.context_length]
+        batch = LlamaBatch(n_tokens=n_batch, embd=0, n_seq_max=1, verbose=False)
+        ctx.kv_cache_clear()
+        total = torch.zeros(n_embd, dtype=torch.float64)
+        for i in range(0, len(ids), n_batch):
+            chunk = ids[i : i + n_batch]
+            batch.set_batch(batch=chunk, n_past=i, logits_all=True)
+            ctx.decode(batch)
+            rows = np.ctypeslib.as_array(llama_cpp.llama_get_embeddings(ctx.ctx), shape=(len(chunk), n_embd))
+            total += torch.from_numpy(rows.astype(np.float64)).sum(0)
+        return (total / max(len(ids), 1)).float()
 
 
 def _train_context(path: Path) -> int | None:

@@ -8,7 +8,7 @@ from typing import Iterator, Sequence
 import torch
 
 from .backend import CachedScorer, DecodingParams, ModelSpec, Step, TokenizerBase, existing_path
-from .errors import BadInput, ModelLoadError
+from .errors import AlignTermError, BadInput, ModelLoadError, OutOfMemory, is_out_of_memory
 from .prompts import read_chat_template
 from .sampling import generate_with
 
@@ -150,11 +150,9 @@ class HFBackend:
             model = AutoModelForCausalLM.from_pretrained(
                 source, dtype=dtype, trust_remote_code=spec.trust_remote_code
             )
-        except torch.OutOfMemoryError:
-            raise ModelLoadError(f"out of memory while loading {spec.spec} on {device} (try a smaller --dtype)") from None
+            model.to(device).eval()
         except Exception as err:  # transformers raises many types; the user needs the one line
-            raise ModelLoadError(f"cannot load {spec.spec}: {_first_line(err)}") from None
-        model.to(device).eval()
+            raise _load_error(spec, device, err) from None
         eos = {tok.eos_token_id} - {None}
         try:
             gen_eos = GenerationConfig.from_pretrained(source).eos_token_id
@@ -168,6 +166,31 @@ class HFBackend:
 
     def generate(self, prompt_ids: Sequence[int], params: DecodingParams) -> Iterator[Step]:
         return generate_with(self.scorer(), prompt_ids, params, self.context_length)
+
+    def embed(self, ids: Sequence[int]) -> torch.Tensor:
+        """Mean-pooled last hidden layer (after the final norm) over `ids`, truncated to the context: [H]."""
+        x = torch.tensor([list(ids)[: self.context_length]], device=self.model.device)
+        with torch.inference_mode():
+            out = self.model(input_ids=x, output_hidden_states=True)
+        return out.hidden_states[-1][0].float().mean(0).cpu()
+
+
+def _load_error(spec: ModelSpec, device: str, err: Exception) -> AlignTermError:
+    """The one line a user reads when a model folder or hub id does not load."""
+    text = str(err)
+    if is_out_of_memory(err):
+        return OutOfMemory(f"out of memory while loading {spec.spec} on {device} "
+                           "(try a smaller --dtype or a smaller model)")
+    if "custom code" in text or "trust_remote_code" in text:
+        return ModelLoadError(f"{spec.spec} ships its own Python code (auto_map in its config), which alignterm "
+                              "does not run by default: read that code, then pass --trust-remote-code to allow it")
+    if "couldn't connect" in text or "offline mode" in text.lower():
+        return ModelLoadError(f"cannot load {spec.spec}: no such local folder, and the Hugging Face hub cannot be "
+                              "reached (offline?): give a local model folder, or download it where there is a network")
+    if "deserializing header" in text or "SafetensorError" in type(err).__name__:
+        return ModelLoadError(f"cannot load {spec.spec}: its .safetensors weights are corrupt or truncated "
+                              f"({_first_line(err)})")
+    return ModelLoadError(f"cannot load {spec.spec}: {_first_line(err)}")
 
 
 def _first_line(err: BaseException) -> str:

@@ -13,7 +13,7 @@ import os
 import time
 from typing import Any, Iterator, Sequence
 
-from .backend import DecodingParams, ModelSpec, Step, TokenizerBase, TopK
+from .backend import DecodingParams, EmbeddingsUnavailable, ModelSpec, Step, TokenizerBase, TopK
 from .errors import AlignTermError, BadInput
 from .prompts import read_chat_template
 
@@ -256,6 +256,10 @@ class RemoteBackend:
     def generate(self, prompt_ids: Sequence[int], params: DecodingParams) -> Iterator[Step]:
         budget = min(params.max_new_tokens, self.context_length - len(prompt_ids))
         return self.dialect.generate(list(prompt_ids), params, budget)
+
+    def embed(self, ids: Sequence[int]):
+        """A server does not return hidden states: the embedding measure is unavailable (null)."""
+        raise EmbeddingsUnavailable(f"{self.name} is a server: it gives no hidden states to embed answers with")
 
 
 def _pick_model(url: str, models: Any, wanted: str | None) -> tuple[str, dict]:

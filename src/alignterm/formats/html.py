@@ -186,8 +186,8 @@ def _section(q: int, r: dict[str, Any], gradient: tuple[str, ...]) -> str:
             f'<div class="sides">{"".join(sides)}</div>{_summary(r)}</section>')
 
 
-class HtmlWriter:
-    """Collects records and writes the page when closed (colours from `theme`, else the default theme)."""
+class PageWriter:
+    """Collects records and writes one page when closed (colours from `theme`, else the default theme)."""
 
     def __init__(self, out, theme: ThemeFile | None = None) -> None:
         self._out = out
@@ -197,14 +197,25 @@ class HtmlWriter:
     def write(self, record: dict[str, Any]) -> None:
         self._records.append(record)
 
-    def close(self) -> None:
+    def colours(self) -> dict[str, str]:
+        """The theme's shift palette and its page colours (bg, fg, accent), for the pages' CSS."""
         theme = self._theme
-        colours = {
+        return {
             **theme.palette,
             "bg": theme.app.get("background", "#1e1e1e" if theme.dark else "#f4f4f4"),
             "fg": theme.app.get("foreground", "#e0e0e0" if theme.dark else "#1e1e1e"),
             "accent": theme.app.get("accent", theme.app["primary"]),
         }
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class HtmlWriter(PageWriter):
+    """The comparison page: both answers per query, coloured by shift."""
+
+    def close(self) -> None:
+        theme, colours = self._theme, self.colours()
         sections = "".join(_section(q, r, theme.gradient) for q, r in enumerate(self._records))
         data = json.dumps([_data(r) for r in self._records], ensure_ascii=False).replace("<", "\\u003c")
         legend = " · ".join(f'<span class="{c}">{c}</span>' for c in CATEGORIES)

@@ -8,7 +8,9 @@ because a run and a re-score share the comparator's cached scorers.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import sys
 import threading
 import time
@@ -27,7 +29,7 @@ from textual.widgets import Footer, Label, Static
 
 from alignterm.config import Config, load_config, save_config
 from alignterm.engine.backend import CancelToken, DecodingParams, ModelSpec
-from alignterm.engine.errors import AlignTermError
+from alignterm.engine.errors import AlignTermError, is_out_of_memory
 from alignterm.engine.events import RunFinished, SideFinished, TokenEvent
 from alignterm.sessions import Session, SessionError, SessionStore, load_session
 from alignterm.sessions.store import save_session, slug
@@ -50,6 +52,7 @@ from .widgets.urial_editor import UrialEditor
 if TYPE_CHECKING:
     from alignterm.engine.compare import Comparator, Rescored
     from alignterm.engine.events import ComparisonResult
+    from alignterm.engine.samples import Sampler
 
 # One lock per loaded pair: a run and a re-score share the comparator's cached scorers,
 # and so may two apps sharing one comparator (tests, embedding).
@@ -67,6 +70,9 @@ def model_lock(comparator: object) -> threading.Lock:
 
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+# SIGHUP (the SSH connection dropped) and SIGTERM save the comparison on screen, then leave
+SAVE_ON_SIGNALS = ("SIGHUP", "SIGTERM")
+HANGUP_GRACE_S = 5.0  # how long a cancelled run may take to hand back its partial answers
 NARROW_WIDTH = 70  # below this the two answer panes stack
 SHORT_HEIGHT = 32  # below this the inspector and the editor take turns
 
@@ -76,6 +82,14 @@ class RunFailed:
     """A run stopped with an error (travels through the inbox after the run's events)."""
 
     message: str
+
+
+def failure_line(err: Exception) -> str:
+    """One line for an unexpected error of model work (never a traceback on screen)."""
+    if is_out_of_memory(err):
+        return ("out of memory while running the models: try a smaller max-new-tokens, "
+                "a shorter URIAL prompt or query, or a smaller model")
+    return f"{type(err).__name__}: {err}".splitlines()[0]
 
 
 def reserve_a_core_for_the_ui() -> None:
@@ -104,6 +118,21 @@ def _demo_query(base: ModelSpec) -> str:
         return ""  # no demo pair built yet: start with an empty query
 
 
+class AppFooter(Footer):
+    """Textual's footer, without the watchers its recomposed keys leave behind.
+
+    The footer recomposes whenever the keys on offer change (a run starts or ends), binding
+    each new key to its `compact` reactive; Textual drops the watchers of removed keys only
+    when `compact` changes, which it never does here, so keys piled up: about 1 MiB per run
+    in a 500-run soak (docs/reliability.md).
+    """
+
+    async def recompose(self) -> None:
+        await super().recompose()
+        for watchers in getattr(self, "__watchers", {}).values():
+            watchers[:] = [(node, callback) for node, callback in watchers if not node._closing]
+
+
 def textual_theme(theme: ThemeFile) -> Theme:
     """The Textual theme of a theme file, its shift palette as CSS variables."""
     return Theme(name=theme.name, dark=theme.dark, variables=theme.css_variables(), **theme.app)
@@ -129,6 +158,7 @@ class AlignTermApp(App[int]):
         Binding("f6", "sessions", "Sessions", show=False, tooltip="Saved sessions: open (replays without a model), search, delete"),
         Binding("f7", "next_theme", "Theme", show=False, tooltip="Next theme (all themes: ctrl+p, \"Theme\")"),
         Binding("f8", "export_html", "Export HTML", show=False, tooltip="Export the comparison as one self-contained HTML page"),
+        Binding("f9", "diversity", "Diversity", show=False, tooltip="Diversity: N samples per side for the query, their similarity and coverage"),
     ]
 
     def __init__(
@@ -162,6 +192,7 @@ class AlignTermApp(App[int]):
         self.history = QueryHistory(history_file)
         self.initial_query = query if query is not None else _demo_query(base)
         self.comparator: Comparator | None = comparator
+        self._sampler: tuple[Comparator, Sampler] | None = None  # diversity sampling, kept with its KV caches
         self.load_error: str | None = None
         self.load_step = ""
         self._load_started = time.monotonic()
@@ -175,6 +206,10 @@ class AlignTermApp(App[int]):
         self._run_cancel: CancelToken | None = None
         self._rescore_id = 0
         self._spin = 0
+        self._signals: list[int] = []  # the signals whose handler this app installed
+        self._autosave_to: tuple[Session, Path] | None = None  # the last autosave started, and its file
+        self.leaving_on: int | None = None  # the signal (SIGHUP, SIGTERM) the app is leaving on
+        self.saved_on_signal: Path | None = None  # where the comparison on screen was saved as it left
         self.monochrome = bool(os.environ.get("NO_COLOR")) if monochrome is None else monochrome
         self.urial_label, self.urial_text = self._initial_urial(urial)
         self._base_urial_label = self.urial_label  # the prompt the base answer on screen was made with
@@ -216,7 +251,7 @@ class AlignTermApp(App[int]):
         yield UrialEditor(self.urial_label, self.urial_text, id="editor")
         yield Legend(id="legend")
         yield StatsBar(id="stats")
-        yield Footer(compact=True)
+        yield AppFooter(compact=True)
 
     @property
     def query_input(self) -> QueryInput:
@@ -248,6 +283,7 @@ class AlignTermApp(App[int]):
         self._apply_monochrome()
         self.query_input.focus()
         self.set_interval(0.1, self._tick)
+        self._install_signal_handlers()
         if notice := getattr(self, "_startup_notice", None):
             self.notify(notice + " (using the bare prompt)", title="URIAL prompt", severity="error", timeout=10)
         for notice in self._notices:
@@ -309,10 +345,10 @@ class AlignTermApp(App[int]):
         else:
             self._deliver(self._loaded, comparator, (base, aligned))
 
-    def _deliver(self, callback: Callable, *args) -> bool:
-        """Run `callback(*args)` on the UI thread; False when the app has gone."""
+    def _deliver(self, callback: Callable, *args, **kwargs) -> bool:
+        """Run `callback(*args, **kwargs)` on the UI thread; False when the app has gone."""
         try:
-            self.call_from_thread(callback, *args)
+            self.call_from_thread(callback, *args, **kwargs)
             return True
         except RuntimeError:
             return False
@@ -461,7 +497,7 @@ class AlignTermApp(App[int]):
             except AlignTermError as err:
                 self._inbox.put((run_id, RunFailed(str(err))))
             except Exception as err:  # one line for the user, never a traceback
-                self._inbox.put((run_id, RunFailed(f"{type(err).__name__}: {err}".splitlines()[0])))
+                self._inbox.put((run_id, RunFailed(failure_line(err))))
 
     @on(EventsWaiting)
     def _drain_inbox(self) -> None:
@@ -509,23 +545,31 @@ class AlignTermApp(App[int]):
         self._run_cancel = None
         self._show_result(result)
         self.session = None
+        if self.leaving_on is not None:  # the run was cancelled by SIGHUP / SIGTERM: keep what it made
+            self._save_and_leave()
+            return
         if result.cancelled:
             self.notify("Cancelled: the partial answers are kept.", title="Run")
         else:
             if self.session_store is not None:
                 self.session = Session.now(result, self.base_spec, self.aligned_spec, self._base_urial_label)
-                self._autosave(self.session)
+                self._autosave_to = (self.session, self.session_store.new_path(self.session))
+                self._autosave(*self._autosave_to)
             if self._base_urial_label != self.urial_label:
                 self._start_rescore()  # the prompt was edited during the run
         self._update_status()
 
     @work(thread=True, exit_on_error=False, group="autosave")
-    def _autosave(self, session: Session) -> None:
+    def _autosave(self, session: Session, path: Path) -> None:
         """Save a finished run in the store, off the UI thread (atomically: a crash keeps older files whole)."""
         try:
-            self.session_store.save(session)  # type: ignore[union-attr]
-        except OSError as err:
-            self._deliver(self.notify, f"Autosave failed: {err.strerror or err}", title="Session", severity="error")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_session(session, path)
+        except Exception as err:  # a read-only or full disk: say so; the session stays in memory
+            reason = (err.strerror or str(err)) if isinstance(err, OSError) else failure_line(err)
+            self._deliver(self.notify, f"Autosave to {self.session_store.root} failed: {reason}. "  # type: ignore[union-attr]
+                          "The comparison is kept in memory: ctrl+s saves it elsewhere.",
+                          title="Session not saved", severity="error", timeout=30)
 
     # ---- sessions --------------------------------------------------------------------
 
@@ -836,6 +880,25 @@ class AlignTermApp(App[int]):
             ("URIAL editor", describe_bindings(self, UrialEditor.BINDINGS)),
         ]
 
+    def action_diversity(self) -> None:
+        """F9: sample the query N times per side (Lake et al. 2024) on a screen of its own."""
+        from alignterm.engine.samples import Sampler
+
+        from .screens.diversity import DiversityJob, DiversityScreen
+
+        query = self.query_input.value.strip() or (self.result.query if self.result is not None else "")
+        if self.comparator is None:
+            self.notify("Diversity needs the models, and none are loaded.", severity="warning")
+        elif self.running:
+            self.notify("A run is in progress: let it finish, or cancel it (Esc).", severity="warning")
+        elif not query:
+            self.notify("Type a query first.", severity="warning")
+        else:
+            if self._sampler is None or self._sampler[0] is not self.comparator:
+                self._sampler = (self.comparator, Sampler(self.comparator.base, self.comparator.aligned))
+            job = DiversityJob(query, self.urial_text, self.urial_label, self.params)
+            self.push_screen(DiversityScreen(self._sampler[1], model_lock(self.comparator), job))
+
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
@@ -843,8 +906,63 @@ class AlignTermApp(App[int]):
 
     # ---- shutting down ---------------------------------------------------------------
 
+    def _install_signal_handlers(self) -> None:
+        """Save the comparison on screen when the terminal goes away (SIGHUP) or the system stops us (SIGTERM)."""
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers belong to the main thread (an app embedded in a thread goes without)
+        loop = asyncio.get_running_loop()
+        for name in SAVE_ON_SIGNALS:
+            signum = getattr(signal, name, None)
+            if signum is None:
+                continue
+            try:
+                loop.add_signal_handler(signum, self._on_leave_signal, signum)
+            except (NotImplementedError, RuntimeError, ValueError):
+                continue  # no signal handlers on this platform / loop
+            self._signals.append(signum)
+
+    def _on_leave_signal(self, signum: int) -> None:
+        """Cancel a run (its partial answers are kept), save what is on screen, exit with 128 + signum."""
+        if self.leaving_on is not None:
+            return
+        self.leaving_on = signum
+        if self._run_cancel is not None:
+            self._run_cancel.cancel()  # _run_finished saves and leaves when the cancelled result arrives
+            self.set_timer(HANGUP_GRACE_S, self._save_and_leave)  # never wait on a stuck model for ever
+        else:
+            self._save_and_leave()
+
+    def _save_and_leave(self) -> None:
+        if self.saved_on_signal is None:
+            self.saved_on_signal = self._save_for_later()
+        self.exit(return_code=128 + (self.leaving_on or 0))
+
+    def _save_for_later(self) -> Path | None:
+        """Write the comparison on screen to the store unless it is already in a file; where it is."""
+        if self.result is None or self.session_store is None:
+            return None
+        session = self.session
+        if session is None or session.result is not self.result:
+            session = self.session = Session.now(self.result, self.base_spec, self.aligned_spec,
+                                                 self._base_urial_label)
+        if session.path is not None:
+            return session.path  # autosaved or opened from a file: already safe
+        autosaving = self._autosave_to
+        # an autosave still under way writes the same file: writing it here too costs nothing
+        path = autosaving[1] if autosaving and autosaving[0] is session else self.session_store.new_path(session)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_session(session, path)
+            return path
+        except Exception:  # the terminal is gone: nobody to tell, and nothing more to try
+            return None
+
     def on_unmount(self) -> None:
         # a run ends at the next token once cancelled, so leaving does not wait for the model
+        loop = asyncio.get_running_loop()
+        for signum in self._signals:
+            loop.remove_signal_handler(signum)
+        self._signals.clear()
         self._inbox.close()
         if self._run_cancel is not None:
             self._run_cancel.cancel()

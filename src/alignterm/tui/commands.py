@@ -27,6 +27,7 @@ def app_commands(app: "AlignTermApp") -> Iterator[Command]:
     yield "Save session as", "Save the comparison as a session file, or .html for a page (ctrl+s)", app.action_save_session
     yield "Open session", "Browse, search, open or delete saved sessions (F6)", app.action_sessions
     yield "Export HTML", "Write the comparison as one self-contained HTML page (F8)", app.action_export_html
+    yield "Diversity", "Sample the query N times per side: similarity, distinct-n, coverage (F9)", app.action_diversity
     yield "Next theme", "Switch to the next alignterm theme; the choice is kept (F7)", app.action_next_theme
     yield "Show keys", "List every key binding (F1 / ?)", app.action_help
     for name in app.urial_names():

@@ -1,0 +1,247 @@
+"""Diversity mode (DESIGN §1, Lake et al. 2024): N sampled answers per side, and their measures.
+
+Three sides answer one query:
+
+- `aligned`: the aligned model in its chat template;
+- `base_urial`: the base model with the URIAL prompt (or the bare prompt);
+- `base_hint`: the same, plus a semantic hint as a `# Summary:` block before `# Answer:`.
+  The hint is the user's text, or, per aligned sample, its most salient content words
+  (tf-idf against the other aligned samples). The URIAL examples get a summary block of
+  their own, built the same way, so the base model sees the format in context.
+
+Each side keeps one scorer for all its samples: `set_context` reuses the longest common
+prefix of its KV cache, so the prompt is computed once per side, not once per sample.
+Samples are drawn one at a time (see docs/decisions.md); a run is cancellable between
+tokens and reports each finished sample.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+
+from . import diversity
+from .backend import Backend, CancelToken, DecodingParams, EmbeddingsUnavailable
+from .errors import BadInput, ContextOverflow, ModelLoadError
+from .prompts import FENCE, base_prompt, check_query, stop_cut, strip_closing
+
+SIDES = ("aligned", "base_urial", "base_hint")
+# --samples with greedy params (the app's default) would draw N identical answers
+SAMPLING_TEMPERATURE = 1.0
+SAMPLING_TOP_P = 0.95
+HINT_WORDS = 8
+EMBED_INSTALL_HINT = "--embedder needs sentence-transformers: pip install 'alignterm[embed]'"
+
+_ANSWER = f"# Answer:\n{FENCE}\n"
+_EXAMPLE_ANSWER = re.compile(re.escape(_ANSWER) + r"(.*?)\n" + re.escape(FENCE), re.DOTALL)
+
+
+def sampling_params(params: DecodingParams) -> DecodingParams:
+    """The params samples are drawn with: greedy ones become temperature 1.0 (top_p 0.95 unless set below 1)."""
+    if not params.greedy:
+        return params
+    return replace(params, temperature=SAMPLING_TEMPERATURE,
+                   top_p=params.top_p if params.top_p < 1.0 else SAMPLING_TOP_P)
+
+
+def keyword_hint(text: str, others: Sequence[str], k: int = HINT_WORDS) -> str:
+    """A hint made from an answer without any external model: its k most salient content words."""
+    return ", ".join(diversity.salient_words(text, others, k))
+
+
+def _with_summary(prompt: str, hint: str, at: int) -> str:
+    return f"{prompt[:at]}# Summary:\n{FENCE}\n{hint}\n{FENCE}\n\n{prompt[at:]}"
+
+
+@lru_cache(maxsize=8)
+def hinted_urial(urial: str | None) -> str | None:
+    """The URIAL prompt with a keyword `# Summary:` block before each example's `# Answer:`."""
+    if urial is None:
+        return None
+    answers = [m.group(1) for m in _EXAMPLE_ANSWER.finditer(urial)]
+    out = urial
+    for i, m in reversed(list(enumerate(_EXAMPLE_ANSWER.finditer(urial)))):
+        out = _with_summary(out, keyword_hint(answers[i], answers[:i] + answers[i + 1:]), m.start())
+    return out
+
+
+def hinted_prompt(query: str, urial: str | None, hint: str) -> str:
+    """The base prompt of the `base_hint` side: hinted examples, the query, then the hint before `# Answer:`."""
+    prompt = base_prompt(query, hinted_urial(urial))
+    return _with_summary(prompt, hint, prompt.rindex(_ANSWER))
+
+
+@dataclass(frozen=True)
+class SamplingRequest:
+    """N samples per side for one query. `urial` is the URIAL text (None: bare prompt);
+    `hint` is a typed hint for every `base_hint` sample (None: built from each aligned sample)."""
+
+    query: str
+    n: int
+    urial: str | None = None
+    params: DecodingParams = field(default_factory=DecodingParams)
+    hint: str | None = None
+    hint_words: int = HINT_WORDS
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One sampled answer. Sample i of side k uses seed params.seed + k * n + i."""
+
+    side: str
+    index: int
+    seed: int
+    text: str
+    n_tokens: int
+    finish_reason: str  # eos, stop, length, cancelled
+    hint: str | None = None  # base_hint only: the hint it was given
+
+
+@dataclass(frozen=True)
+class SamplesResult:
+    """Every side's samples and their measures; `cancelled` when the run stopped early."""
+
+    request: SamplingRequest
+    params: DecodingParams  # what the samples were drawn with (after sampling_params)
+    samples: dict[str, list[Sample]]
+    measures: diversity.DiversityMeasures
+    embedding_note: str | None = None  # why the hidden-state embedding measure is missing
+    embedder: str | None = None  # the sentence-embedding model, when one was used
+    cancelled: bool = False
+
+    def texts(self, side: str) -> list[str]:
+        return [s.text for s in self.samples[side]]
+
+    @property
+    def headline(self) -> dict[str, float | None]:
+        """Word-bag Jaccard: base + hint vs aligned, next to aligned vs aligned (Lake et al.'s comparison)."""
+        return self.measures.headline("jaccard")
+
+
+Progress = Callable[[int, int, Sample], None]  # (samples done, samples in all, the one just finished)
+
+
+class SentenceEmbedder:
+    """A sentence-transformers model at `path` (the optional `alignterm[embed]` extra)."""
+
+    def __init__(self, path: str) -> None:
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError:
+            raise BadInput(EMBED_INSTALL_HINT) from None
+        try:
+            self._model = SentenceTransformer(path, device="cpu")
+        except (OSError, ValueError, RuntimeError) as err:  # a wrong or unreadable path: one line
+            raise ModelLoadError(f"cannot load embedder {path}: {(str(err) or repr(err)).splitlines()[0]}") from None
+        self.name = path
+
+    def __call__(self, texts: list[str]) -> list[list[float]]:
+        return self._model.encode(texts, convert_to_numpy=True).tolist()
+
+
+class Sampler:
+    """Draws the three sides' samples on a loaded pair and measures them (one per app or analyze run)."""
+
+    def __init__(self, base: Backend, aligned: Backend, embedder: SentenceEmbedder | None = None) -> None:
+        self.base = base
+        self.aligned = aligned
+        self.embedder = embedder
+        # one scorer per side, kept between samples and queries: its KV cache holds the side's prompt
+        self._scorers = {"aligned": aligned.scorer(), "base_urial": base.scorer(), "base_hint": base.scorer()}
+
+    def run(self, request: SamplingRequest, cancel: CancelToken | None = None,
+            progress: Progress | None = None) -> SamplesResult:
+        """Draw request.n samples per side (aligned first: hints come from its samples), then measure."""
+        check_query(request.query)
+        if request.n < 1:
+            raise BadInput(f"the number of samples must be at least 1 (got {request.n})")
+        cancel = cancel or CancelToken()
+        params = sampling_params(request.params)
+        samples: dict[str, list[Sample]] = {side: [] for side in SIDES}
+        total, done = request.n * len(SIDES), 0
+        for k, side in enumerate(SIDES):
+            for i in range(request.n):
+                if cancel.cancelled:
+                    break
+                hint = self._hint(request, [s.text for s in samples["aligned"]], i) if side == "base_hint" else None
+                seed = params.seed + k * request.n + i
+                sample = self._draw(side, i, self._prompt(side, request, hint), replace(params, seed=seed), cancel)
+                samples[side].append(replace(sample, hint=hint))
+                done += 1
+                if progress:
+                    progress(done, total, samples[side][-1])
+        texts = {side: [s.text for s in samples[side]] for side in SIDES}
+        vectors, note = self._hidden_state_vectors(texts)
+        sentence = None
+        if self.embedder is not None:
+            sentence = {side: self.embedder(t) if t else [] for side, t in texts.items()}
+        return SamplesResult(request, params, samples, diversity.measure(texts, vectors, sentence), note,
+                             self.embedder.name if self.embedder else None, cancel.cancelled)
+
+    @staticmethod
+    def _hint(request: SamplingRequest, aligned: list[str], i: int) -> str:
+        """The typed hint, or the salient words of aligned sample i against the other aligned samples."""
+        if request.hint is not None:
+            return request.hint
+        return keyword_hint(aligned[i], aligned[:i] + aligned[i + 1:], request.hint_words)
+
+    def _prompt(self, side: str, request: SamplingRequest, hint: str | None) -> list[int]:
+        if side == "aligned":
+            ids = self.aligned.tokenizer.chat_ids(request.query)
+            backend = self.aligned
+        else:
+            text = base_prompt(request.query, request.urial) if hint is None else hinted_prompt(
+                request.query, request.urial, hint)
+            ids = self.base.tokenizer.encode(text, add_bos=True)
+            backend = self.base
+        if len(ids) >= backend.context_length:
+            raise ContextOverflow(f"the {side} prompt ({len(ids)} tokens) fills the model's context "
+                                  f"({backend.context_length}): shorten the query, the hint or the URIAL prompt")
+        return ids
+
+    def _draw(self, side: str, index: int, prompt_ids: list[int], params: DecodingParams,
+              cancel: CancelToken) -> Sample:
+        """One sample; base sides stop at `# Query` / `# User` and drop the closing fence, as in a comparison."""
+        from .sampling import generate_with
+
+        backend = self.aligned if side == "aligned" else self.base
+        if backend.kind == "remote":  # a server samples on its side; its scorers hold only a top-k
+            steps = backend.generate(prompt_ids, params)
+        else:
+            steps = generate_with(self._scorers[side], prompt_ids, params, backend.context_length)
+        stops = side != "aligned"
+        ids: list[int] = []
+        reason, cut = "length", None
+        try:
+            for step in steps:
+                if cancel.cancelled:
+                    reason = "cancelled"
+                    break
+                if step.id in backend.tokenizer.eos_ids:
+                    reason = "eos"
+                    break
+                ids.append(step.id)
+                if stops:
+                    cut = stop_cut(backend.tokenizer.decode(ids))
+                    if cut is not None:
+                        reason = "stop"
+                        break
+        finally:
+            steps.close()
+        text = backend.tokenizer.decode(ids)
+        if stops:
+            text = text[: cut if cut is not None else strip_closing(text, len(text))]
+        return Sample(side, index, params.seed, text, len(ids), reason)
+
+    def _hidden_state_vectors(self, texts: dict[str, list[str]]):
+        """Each sample embedded by the base model's hidden states, or None and the reason why not."""
+        def embed(text: str) -> list[float]:
+            ids = self.base.tokenizer.encode(text, add_bos=True)
+            return self.base.embed(ids).tolist() if ids else []  # nothing to embed: cosine 0 with anything
+
+        try:
+            return {side: [embed(t) for t in ts] for side, ts in texts.items()}, None
+        except EmbeddingsUnavailable as err:
+            return None, str(err)
