@@ -66,3 +66,16 @@ async def test_without_a_query_or_models_it_says_so(make_app):
         await pilot.pause()
         assert not isinstance(app.screen, DiversityScreen)
         assert any("Type a query first" in str(n.message) for n in app._notifications)
+
+
+async def test_a_sample_count_outside_2_to_32_is_a_notice(make_app):
+    app = make_app(params=PARAMS)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f9")
+        screen = app.screen
+        for bad in ("1", "33", ""):
+            screen.query_one("#div-n").value = bad
+            await pilot.press("enter")
+            await pilot.pause()
+            assert not screen.running and screen.result is None
+        assert sum("from 2 to 32" in str(n.message) for n in app._notifications) >= 1

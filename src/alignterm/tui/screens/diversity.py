@@ -119,8 +119,8 @@ class DiversityScreen(Screen[None]):
             n = int(self.query_one("#div-n", Input).value)
         except ValueError:
             n = 0
-        if not 1 <= n <= MAX_SAMPLES:
-            self.notify(f"Samples per side: a number from 1 to {MAX_SAMPLES}.", severity="warning")
+        if not 2 <= n <= MAX_SAMPLES:  # similarity within a side needs a pair
+            self.notify(f"Samples per side: a number from 2 to {MAX_SAMPLES}.", severity="warning")
             return
         hint = self.query_one("#div-hint", Input).value.strip() or None
         request = SamplingRequest(self.job.query, n, self.job.urial, self.job.params, hint=hint)
