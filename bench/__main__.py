@@ -3,13 +3,14 @@
 import argparse
 from pathlib import Path
 
-from . import common, compare_overhead, rescore, scaling, soak, ui
+from . import common, compare_overhead, rescore, samples, scaling, soak, ui
 
 SUITES = {
     "hf": compare_overhead.hf,
     "gguf": compare_overhead.gguf,
     "rescore": rescore.run,
     "scaling": scaling.run,
+    "samples": samples.run,
     "ui": ui.run,
     "soak": soak.run,  # minutes long: only when named
 }

@@ -14,13 +14,14 @@ from alignterm.engine.backend import (
 from alignterm.engine.demo import GGUF_DIR
 from alignterm.engine.errors import BadInput
 from alignterm.engine.hf import HFScorer
-from alignterm.engine.prompts import load_urial
+from alignterm.engine.prompts import base_prompt, load_urial
 from alignterm.engine.samples import (
     EMBED_INSTALL_HINT,
     SIDES,
     Sampler,
     SamplingRequest,
     SentenceEmbedder,
+    hinted_prompt,
 )
 
 N = 6
@@ -87,24 +88,50 @@ def test_samples_are_reproducible_and_the_warm_cache_changes_nothing(sampler, co
     assert first.params.temperature == 1.0 and first.params.top_p == 0.95
 
 
-def test_each_side_feeds_its_prompt_once_not_once_per_sample(comparator, queries, monkeypatch):
-    fed: dict[int, list[int]] = {}
-    feed = HFScorer._feed
+def _record_forwards(monkeypatch, comparator) -> list[tuple[str, int, int]]:
+    """(model, batch size, positions) of every forward pass of the two models."""
+    calls: list[tuple[str, int, int]] = []
+    for name, model in (("aligned", comparator.aligned.model), ("base", comparator.base.model)):
+        forward = model.forward
 
-    def counting(self, ids):
-        fed.setdefault(id(self), []).append(len(ids))
-        return feed(self, ids)
+        def counting(*args, _name=name, _forward=forward, **kwargs):
+            ids = kwargs["input_ids"]
+            calls.append((_name, ids.shape[0], ids.shape[1]))
+            return _forward(*args, **kwargs)
 
-    monkeypatch.setattr(HFScorer, "_feed", counting)
-    Sampler(comparator.base, comparator.aligned).run(
-        SamplingRequest(queries[1], 4, load_urial("default"), DecodingParams(max_new_tokens=20)))
-    assert len(fed) == 3  # one scorer per side
-    urial_sides = [calls for calls in fed.values() if calls[0] > 300]  # base_urial and base_hint: URIAL prompts
-    assert len(urial_sides) == 2
-    for calls in urial_sides:
-        # without reuse each sample would feed the whole prompt again: n * calls[0] in all;
-        # with it, later samples feed only what differs (the hint) and their own tokens
-        assert sum(calls) < 2 * calls[0], calls
+        monkeypatch.setattr(model, "forward", counting)
+    return calls
+
+
+def test_prompts_are_computed_once_per_side_and_samples_of_one_prompt_are_batched(comparator, queries, monkeypatch):
+    calls = _record_forwards(monkeypatch, comparator)
+    request = SamplingRequest(queries[1], 4, load_urial("default"), DecodingParams(max_new_tokens=20))
+    aligned_prompt = len(comparator.aligned.tokenizer.chat_ids(queries[1]))
+    result = Sampler(comparator.base, comparator.aligned).run(request)
+
+    aligned = [c for c in calls if c[0] == "aligned"]
+    # the aligned side (one prompt, four seeds): the prompt once, then one batched step per token
+    assert aligned[0] == ("aligned", 1, aligned_prompt)
+    assert all(batch == 4 and n == 1 for _, batch, n in aligned[1:])
+    assert len(aligned) - 1 < max(s.n_tokens for s in result.samples["aligned"]) + 1
+    base_prompts = [n for name, batch, n in calls if name == "base" and n > 1]  # then the embeddings
+    urial_prompt = len(comparator.base.tokenizer.encode(base_prompt(queries[1], request.urial), add_bos=True))
+    hint_prompts = [len(comparator.base.tokenizer.encode(hinted_prompt(queries[1], request.urial, s.hint),
+                                                         add_bos=True)) for s in result.samples["base_hint"]]
+    # base + URIAL: its prompt once for the batch; base + hint (a prompt per sample, one after
+    # another): the first whole, then only what differs from the one before (the hint onwards)
+    assert base_prompts[:2] == [urial_prompt, hint_prompts[0]]
+    assert all(n < hint_prompts[0] // 4 for n in base_prompts[2:5]), base_prompts
+    assert any(batch == 4 for name, batch, _ in calls if name == "base")
+
+
+def test_a_batch_is_the_samples_single_runs_give(comparator, queries):
+    request = SamplingRequest(queries[4], 3, None, DecodingParams(max_new_tokens=24, seed=5))
+    sampler = Sampler(comparator.base, comparator.aligned)
+    batched = sampler.run(request)
+    single = [sampler.run(SamplingRequest(queries[4], 1, None, DecodingParams(max_new_tokens=24, seed=seed)))
+              for seed in (5, 6, 7)]  # sample i of the aligned side has seed 5 + i
+    assert batched.texts("aligned") == [r.texts("aligned")[0] for r in single]
 
 
 def test_progress_hears_every_sample_and_cancel_stops_the_run(sampler, queries):
@@ -113,17 +140,26 @@ def test_progress_hears_every_sample_and_cancel_stops_the_run(sampler, queries):
 
     def progress(done, total, sample):
         heard.append((done, total, sample.side, sample.index))
-        if done == 2:
-            cancel.cancel()
+        cancel.cancel()  # as soon as the first sample is reported
 
     result = sampler.run(SamplingRequest(queries[2], 3, None, DecodingParams(max_new_tokens=20)), cancel, progress)
-    assert heard == [(1, 9, "aligned", 0), (2, 9, "aligned", 1)]
-    assert result.cancelled and [len(result.samples[s]) for s in SIDES] == [2, 0, 0]
+    assert heard == [(1, 9, "aligned", 0), (2, 9, "aligned", 1), (3, 9, "aligned", 2)]  # drawn as one batch
+    assert result.cancelled and [len(result.samples[s]) for s in SIDES] == [3, 0, 0]
     assert result.measures.jaccard.within["aligned"] is not None
-    assert result.measures.jaccard.within["base_urial"] is None and result.measures.coverage["base_hint"] == [None, None]
+    assert result.measures.jaccard.within["base_urial"] is None and result.measures.coverage["base_hint"] == [None] * 3
     heard.clear()
-    sampler.run(SamplingRequest(queries[2], 2, None, DecodingParams(max_new_tokens=10)), None, progress)
+    sampler.run(SamplingRequest(queries[2], 2, None, DecodingParams(max_new_tokens=10)), None, lambda *a: heard.append(a))
     assert [d for d, *_ in heard] == list(range(1, 7))
+
+
+def test_cancel_in_the_middle_of_a_batch_keeps_the_partial_samples(sampler, comparator, queries, monkeypatch):
+    cancel = CancelToken()
+    calls = _record_forwards(monkeypatch, comparator)
+    monkeypatch.setattr(CancelToken, "cancelled", property(lambda self: len(calls) > 6))
+    result = sampler.run(SamplingRequest(queries[5], 3, None, DecodingParams(max_new_tokens=60)), cancel)
+    aligned = result.samples["aligned"]
+    assert result.cancelled and len(aligned) == 3 and not result.samples["base_urial"]
+    assert all(s.finish_reason in ("cancelled", "eos") for s in aligned) and max(s.n_tokens for s in aligned) <= 7
 
 
 def test_a_typed_hint_is_given_to_every_base_hint_sample(sampler, queries):

@@ -240,7 +240,11 @@ class Step:
 
 
 class Backend(Protocol):
-    """One loaded model behind one interface, whatever serves it."""
+    """One loaded model behind one interface, whatever serves it.
+
+    Optional: `generate_batch(prompt_ids, params, seeds)`, several samples of one prompt in
+    lockstep (transformers has it; diversity mode uses it where present).
+    """
 
     name: str
     kind: str

@@ -167,6 +167,36 @@ class HFBackend:
     def generate(self, prompt_ids: Sequence[int], params: DecodingParams) -> Iterator[Step]:
         return generate_with(self.scorer(), prompt_ids, params, self.context_length)
 
+    def generate_batch(self, prompt_ids: Sequence[int], params: DecodingParams, seeds: Sequence[int]) -> Iterator[list[int]]:
+        """len(seeds) samples of one prompt in lockstep: the prompt is computed once, its KV cache
+        repeated per sample, then one batched forward step per token. Yields each step's tokens,
+        one per sample; sample r draws from its own generator seeded seeds[r], as `generate_with`
+        does, so it is the sample a lone run with that seed gives (up to batched float rounding)."""
+        from transformers import DynamicCache
+
+        from .sampling import pick_token
+
+        device = self.model.device
+        budget = min(params.max_new_tokens, self.context_length - len(prompt_ids))
+        with torch.inference_mode():
+            out = self.model(input_ids=torch.tensor([list(prompt_ids)], device=device),
+                             cache=DynamicCache(config=self.model.config), use_cache=True)
+        cache = out.cache
+        cache.batch_repeat_interleave(len(seeds))
+        logits = out.logits[0, -1].float().expand(len(seeds), -1)
+        gens = [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
+        histories = [list(prompt_ids) for _ in seeds]
+        for i in range(budget):
+            tokens = [pick_token(logits[r], params, histories[r], gens[r]) for r in range(len(seeds))]
+            for history, token in zip(histories, tokens):
+                history.append(token)
+            yield tokens
+            if i + 1 < budget:  # the last tokens need no forward pass of their own
+                with torch.inference_mode():
+                    out = self.model(input_ids=torch.tensor([[t] for t in tokens], device=device), cache=cache,
+                                     use_cache=True)
+                cache, logits = out.cache, out.logits[:, -1].float()
+
     def embed(self, ids: Sequence[int]) -> torch.Tensor:
         """Mean-pooled last hidden layer (after the final norm) over `ids`, truncated to the context: [H]."""
         x = torch.tensor([list(ids)[: self.context_length]], device=self.model.device)

@@ -9,16 +9,17 @@ Three sides answer one query:
   (tf-idf against the other aligned samples). The URIAL examples get a summary block of
   their own, built the same way, so the base model sees the format in context.
 
-Each side keeps one scorer for all its samples: `set_context` reuses the longest common
-prefix of its KV cache, so the prompt is computed once per side, not once per sample.
-Samples are drawn one at a time (see docs/decisions.md); a run is cancellable between
-tokens and reports each finished sample.
+Samples of one prompt are drawn as one batch where the backend can (transformers: the
+prompt computed once, one batched step per token); otherwise one after another on the
+side's scorer, whose `set_context` reuses the longest common prefix of its KV cache, so
+the prompt is not computed again per sample (docs/decisions.md). A run is cancellable
+between tokens and reports each finished sample.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
@@ -141,6 +142,38 @@ class SentenceEmbedder:
         return self._model.encode(texts, convert_to_numpy=True).tolist()
 
 
+class _Answer:
+    """One sample as it grows: its tokens, and why it ended (None while it goes on). Base sides stop
+    at `# Query` / `# User` and drop the closing fence, as in a comparison."""
+
+    def __init__(self, tokenizer, stops: bool) -> None:
+        self.tokenizer = tokenizer
+        self.stops = stops
+        self.ids: list[int] = []
+        self.reason: str | None = None
+        self.cut: int | None = None
+
+    def add(self, token: int) -> bool:
+        """Take the next token (ignored once ended); True when the sample has ended."""
+        if self.reason is not None:
+            return True
+        if token in self.tokenizer.eos_ids:
+            self.reason = "eos"
+            return True
+        self.ids.append(token)
+        if self.stops:
+            self.cut = stop_cut(self.tokenizer.decode(self.ids))
+            if self.cut is not None:
+                self.reason = "stop"
+        return self.reason is not None
+
+    def sample(self, side: str, index: int, seed: int) -> Sample:
+        text = self.tokenizer.decode(self.ids)
+        if self.stops:
+            text = text[: self.cut if self.cut is not None else strip_closing(text, len(text))]
+        return Sample(side, index, seed, text, len(self.ids), self.reason or "length")
+
+
 class Sampler:
     """Draws the three sides' samples on a loaded pair and measures them (one per app or analyze run)."""
 
@@ -160,18 +193,23 @@ class Sampler:
         cancel = cancel or CancelToken()
         params = sampling_params(request.params)
         samples: dict[str, list[Sample]] = {side: [] for side in SIDES}
-        total, done = request.n * len(SIDES), 0
+        total = request.n * len(SIDES)
         for k, side in enumerate(SIDES):
-            for i in range(request.n):
-                if cancel.cancelled:
-                    break
-                hint = self._hint(request, [s.text for s in samples["aligned"]], i) if side == "base_hint" else None
-                seed = params.seed + k * request.n + i
-                sample = self._draw(side, i, self._prompt(side, request, hint), replace(params, seed=seed), cancel)
+            if cancel.cancelled:
+                break
+            hints = [self._hint(request, [s.text for s in samples["aligned"]], i) if side == "base_hint" else None
+                     for i in range(request.n)]
+            prompts = [self._prompt(side, request, hint) for hint in hints]
+            seeds = [params.seed + k * request.n + i for i in range(request.n)]
+            backend = self.aligned if side == "aligned" else self.base
+            if hasattr(backend, "generate_batch") and all(p == prompts[0] for p in prompts):
+                drawn = self._draw_batch(side, prompts[0], params, seeds, cancel)
+            else:
+                drawn = self._draw_each(side, prompts, params, seeds, cancel)
+            for sample, hint in zip(drawn, hints):
                 samples[side].append(replace(sample, hint=hint))
-                done += 1
                 if progress:
-                    progress(done, total, samples[side][-1])
+                    progress(sum(map(len, samples.values())), total, samples[side][-1])
         texts = {side: [s.text for s in samples[side]] for side in SIDES}
         vectors, note = self._hidden_state_vectors(texts)
         sentence = None
@@ -201,39 +239,48 @@ class Sampler:
                                   f"({backend.context_length}): shorten the query, the hint or the URIAL prompt")
         return ids
 
-    def _draw(self, side: str, index: int, prompt_ids: list[int], params: DecodingParams,
-              cancel: CancelToken) -> Sample:
-        """One sample; base sides stop at `# Query` / `# User` and drop the closing fence, as in a comparison."""
+    def _draw_each(self, side: str, prompts: list[list[int]], params: DecodingParams, seeds: list[int],
+                   cancel: CancelToken) -> Iterator[Sample]:
+        """The samples one after another, each on the side's scorer (its prompt prefix stays cached)."""
         from .sampling import generate_with
 
         backend = self.aligned if side == "aligned" else self.base
-        if backend.kind == "remote":  # a server samples on its side; its scorers hold only a top-k
-            steps = backend.generate(prompt_ids, params)
-        else:
-            steps = generate_with(self._scorers[side], prompt_ids, params, backend.context_length)
-        stops = side != "aligned"
-        ids: list[int] = []
-        reason, cut = "length", None
-        try:
-            for step in steps:
-                if cancel.cancelled:
-                    reason = "cancelled"
-                    break
-                if step.id in backend.tokenizer.eos_ids:
-                    reason = "eos"
-                    break
-                ids.append(step.id)
-                if stops:
-                    cut = stop_cut(backend.tokenizer.decode(ids))
-                    if cut is not None:
-                        reason = "stop"
+        for i, (prompt_ids, seed) in enumerate(zip(prompts, seeds)):
+            if cancel.cancelled:
+                return
+            answer = _Answer(backend.tokenizer, stops=side != "aligned")
+            if backend.kind == "remote":  # a server samples on its side; its scorers hold only a top-k
+                steps = backend.generate(prompt_ids, replace(params, seed=seed))
+            else:
+                steps = generate_with(self._scorers[side], prompt_ids, replace(params, seed=seed),
+                                      backend.context_length)
+            try:
+                for step in steps:
+                    if cancel.cancelled:
+                        answer.reason = "cancelled"
+                    if answer.add(step.id):
                         break
+            finally:
+                steps.close()
+            yield answer.sample(side, i, seed)
+
+    def _draw_batch(self, side: str, prompt_ids: list[int], params: DecodingParams, seeds: list[int],
+                    cancel: CancelToken) -> list[Sample]:
+        """All samples of one prompt at once, one batched step per token, until every one has ended."""
+        backend = self.aligned if side == "aligned" else self.base
+        answers = [_Answer(backend.tokenizer, stops=side != "aligned") for _ in seeds]
+        steps = backend.generate_batch(prompt_ids, params, seeds)
+        try:
+            for tokens in steps:
+                for answer, token in zip(answers, tokens):
+                    if cancel.cancelled and answer.reason is None:
+                        answer.reason = "cancelled"
+                    answer.add(token)
+                if all(answer.reason for answer in answers):
+                    break
         finally:
             steps.close()
-        text = backend.tokenizer.decode(ids)
-        if stops:
-            text = text[: cut if cut is not None else strip_closing(text, len(text))]
-        return Sample(side, index, params.seed, text, len(ids), reason)
+        return [answer.sample(side, i, seed) for i, (answer, seed) in enumerate(zip(answers, seeds))]
 
     def _hidden_state_vectors(self, texts: dict[str, list[str]]):
         """Each sample embedded by the base model's hidden states, or None and the reason why not."""
