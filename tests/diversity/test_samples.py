@@ -13,7 +13,6 @@ from alignterm.engine.backend import (
 )
 from alignterm.engine.demo import GGUF_DIR
 from alignterm.engine.errors import BadInput
-from alignterm.engine.hf import HFScorer
 from alignterm.engine.prompts import base_prompt, load_urial
 from alignterm.engine.samples import (
     EMBED_INSTALL_HINT,
