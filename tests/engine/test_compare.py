@@ -3,6 +3,7 @@
 import pytest
 
 from alignterm.engine.backend import CancelToken, DecodingParams
+from alignterm.engine.errors import BadInput
 from alignterm.engine.compare import ComparisonRequest
 from alignterm.engine.events import RunFinished, RunStarted, SideFinished, TokenEvent
 from alignterm.engine.prompts import load_urial
@@ -129,3 +130,31 @@ def test_output_layers_padded_to_different_widths_give_the_same_measures(compara
     wide = measure("aligned", 0, ids, own, padded, piece, 5)
     assert [(t.other_rank, t.shift) for t in wide] == [(t.other_rank, t.shift) for t in plain]
     assert all(abs(a.kl - b.kl) < 1e-5 for a, b in zip(wide, plain))
+
+
+def test_rerunning_the_base_side_keeps_the_aligned_answer_and_equals_a_full_run(comparator, queries, monkeypatch):
+    params = DecodingParams(max_new_tokens=48)
+    first = comparator.compare(ComparisonRequest(queries[6], None, params, live=True))  # bare prompt
+    urial = load_urial("default")
+    full = comparator.compare(ComparisonRequest(queries[6], urial, params, live=True))
+
+    generated = []
+    generate = comparator.aligned.generate
+    monkeypatch.setattr(comparator.aligned, "generate", lambda *a: generated.append(a) or generate(*a))
+    events = list(comparator.run(ComparisonRequest(queries[6], urial, params, live=True, keep_aligned=first)))
+    again = events[-1].result
+    assert not generated  # the aligned model did not answer again
+
+    def view(tokens):
+        return [(t.id, t.other_rank, t.shift) for t in tokens]
+
+    assert view(again.aligned.tokens) == view(full.aligned.tokens)  # re-scored under base + URIAL
+    assert view(again.base.tokens) == view(full.base.tokens) and again.base.text == full.base.text
+    assert again.summary.aligned.counts() == full.summary.aligned.counts()
+    assert again.summary.aligned_bare.counts() == full.summary.aligned_bare.counts()
+    assert again.summary.closure == full.summary.closure
+    aligned_events = [e for e in events if isinstance(e, TokenEvent) and e.side == "aligned"]
+    assert view(aligned_events) == view(full.aligned.tokens)  # a consumer sees the aligned side re-scored
+
+    with pytest.raises(BadInput, match="same query"):
+        list(comparator.run(ComparisonRequest(queries[7], urial, params, keep_aligned=first)))

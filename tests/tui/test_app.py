@@ -169,18 +169,27 @@ async def test_editing_the_urial_prompt_rescores_to_the_engines_values(make_app,
         assert instruction  # (the original prompt had an instruction block to keep)
 
 
-async def test_rerun_base_uses_the_edited_prompt(make_app):
+async def test_rerun_base_uses_the_edited_prompt_and_keeps_the_aligned_answer(make_app, comparator, demo_query):
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await run_query(pilot)
+        aligned_before = app.result.aligned
         app.use_urial("preamble")
         await wait_for_rescore(pilot)
         assert "old prompt" in app.pane("base").border_subtitle
         await pilot.press("ctrl+b")
         await wait_until(pilot, lambda: app.result is not None and not app.running)
         await app.workers.wait_for_complete()
+        await pilot.pause()
         assert app.result.urial == load_urial("preamble")
         assert app.pane("base").border_title == "Base + URIAL (preamble)"
+        # the aligned answer is the one already on screen, re-scored; the base one is new: as a full run gives
+        full = comparator.compare(ComparisonRequest(demo_query, load_urial("preamble"), PARAMS))
+        assert app.result.aligned.text == aligned_before.text == full.aligned.text
+        assert app.result.aligned.tokens_per_s == aligned_before.tokens_per_s  # not generated again
+        assert categories(app.pane("aligned").tokens) == categories(full.aligned.tokens)
+        assert categories(app.pane("base").tokens) == categories(full.base.tokens)
+        assert counts(app.stats.sides["aligned"].summary) == counts(full.summary.aligned)
 
 
 async def test_inspector_shows_the_top_k_the_engine_reports(make_app):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Generator, Iterator, Sequence
 
 from . import shift
 from .backend import Backend, CancelToken, DecodingParams, ModelSpec, Step, TopK, load_pair
-from .errors import AlignTermError, ContextOverflow
+from .errors import AlignTermError, BadInput, ContextOverflow
 from .events import (
     ComparisonResult,
     Event,
@@ -46,12 +46,16 @@ class ComparisonRequest:
     `live` scores each token as it is generated (for a streaming view; a server scores
     REMOTE_LIVE_CHUNK tokens per call); otherwise each
     finished answer is scored in one forward pass (for batch analysis).
+
+    `keep_aligned`, a finished result for the same query, re-runs the base side only: its
+    aligned answer is kept and re-scored under the new base prompt (after a URIAL edit).
     """
 
     query: str
     urial: str | None = None
     params: DecodingParams = field(default_factory=DecodingParams)
     live: bool = True
+    keep_aligned: ComparisonResult | None = None
 
 
 @dataclass(frozen=True)
@@ -290,7 +294,13 @@ class Comparator:
         aligned_ids, base_ids = self.prompts(request.query, request.urial)
         room = self.answer_room(aligned_ids, base_ids)
         params = replace(request.params, max_new_tokens=min(request.params.max_new_tokens, room))
+        kept = request.keep_aligned
+        if kept is not None and (kept.query != request.query or kept.aligned.prompt_ids != aligned_ids):
+            raise BadInput("only the base side can be re-run on the same query: run both sides for a new one")
         yield RunStarted(tuple(aligned_ids), tuple(base_ids))
+        if kept is not None:
+            yield from self._rerun_base(request, kept, base_ids, params, cancel)
+            return
 
         bare = request.urial is not None and self._under_base_bare is not None
         if self._under_base is not None:
@@ -334,6 +344,34 @@ class Comparator:
             cancelled=cancel.cancelled,
         )
         yield RunFinished(result)
+
+    def _rerun_base(self, request: ComparisonRequest, kept: ComparisonResult, base_ids: list[int],
+                    params: DecodingParams, cancel: CancelToken) -> Iterator[Event]:
+        """The kept aligned answer re-scored under the new base prompt, then a new base answer."""
+        rescored = self.rescore_aligned(kept, request.urial)
+        yield from rescored.tokens
+        yield SideFinished("aligned", kept.aligned.finish_reason, kept.aligned.text, kept.aligned.tokens_per_s)
+        if self._under_aligned is not None:
+            self._under_aligned.set_context(kept.aligned.prompt_ids)
+        run = _SideRun("base", self.base, base_ids, params, stops=True)
+        while run.active:
+            if cancel.cancelled:
+                run.cancel()
+            else:
+                run.advance()
+            if not run.active or (request.live and len(run.unscored) >= self._live_chunk("base")):
+                yield from self._measure(run, self._under_aligned, None)[0]
+        yield SideFinished("base", run.reason, self._text(run), run.rate)
+        if request.urial is None:
+            bare = None
+        else:  # the bare prompt does not change with the URIAL prompt: the kept scoring stands
+            bare = kept.aligned_bare if kept.aligned_bare is not None else kept.aligned.tokens
+        aligned = replace(kept.aligned, tokens=rescored.tokens)
+        yield RunFinished(ComparisonResult(
+            query=request.query, urial=request.urial, params=request.params, aligned=aligned,
+            base=self._side_result(run, base_ids), summary=summarize_pair(rescored.tokens, run.events, bare),
+            aligned_bare=bare, cancelled=cancel.cancelled,
+        ))
 
     def compare(self, request: ComparisonRequest, cancel: CancelToken | None = None) -> ComparisonResult:
         """Run to the end and return the result (for batch use)."""

@@ -148,7 +148,7 @@ class AlignTermApp(App[int]):
     BINDINGS = [
         Binding("f5,ctrl+r", "run", "Run", tooltip="Run both models on the query (Enter in the query box)"),
         Binding("escape", "cancel", "Cancel", tooltip="Cancel the run at once, keeping the partial answers; else close the inspector / editor"),
-        Binding("ctrl+b", "rerun_base", "Re-run base", show=False, tooltip="Re-run with the current URIAL prompt, so the base model answers under it"),
+        Binding("ctrl+b", "rerun_base", "Re-run base", show=False, tooltip="Re-run the base model with the current URIAL prompt (the aligned answer is kept)"),
         Binding("ctrl+l", "clear", "Clear", show=False, tooltip="Clear both answers, the stats and the query"),
         Binding("f2", "toggle_editor", "URIAL", tooltip="Show / hide the URIAL prompt editor (edits re-score the aligned answer)"),
         Binding("f3", "toggle_inspector", "Inspect", tooltip="Show / hide the token inspector (top-k of both models at the cursor)"),
@@ -438,8 +438,9 @@ class AlignTermApp(App[int]):
         event.stop()
         self.start_run(event.value)
 
-    def start_run(self, query: str | None = None) -> None:
-        """Run both models on `query` (default: the query box), replacing any running run."""
+    def start_run(self, query: str | None = None, keep_aligned: ComparisonResult | None = None) -> None:
+        """Run both models on `query` (default: the query box), replacing any running run;
+        with `keep_aligned` (a finished result for the query) only the base model answers again."""
         query = self.query_input.value if query is None else query
         if not query.strip():
             self.notify("Type a query first.", severity="warning")
@@ -478,7 +479,8 @@ class AlignTermApp(App[int]):
         self.stats.reset()
         self.stats.set_urial_label(self.urial_label)
         self.editor.set_status("Edits re-score the aligned answer; ctrl+b re-runs the base model.")
-        request = ComparisonRequest(query=query, urial=self.urial_text, params=self.params, live=True)
+        request = ComparisonRequest(query=query, urial=self.urial_text, params=self.params, live=True,
+                                    keep_aligned=keep_aligned)
         self._run_worker(request, self._run_cancel, self._run_id)
         self._update_status()
 
@@ -800,9 +802,12 @@ class AlignTermApp(App[int]):
         self.refresh_bindings()
 
     def action_rerun_base(self) -> None:
-        """Re-run with the current URIAL prompt, so the base model answers under it."""
-        query = self.result.query if self.result is not None else self.query_input.value
-        self.start_run(query)
+        """Re-run the base model with the current URIAL prompt, keeping the aligned answer."""
+        result = self.result
+        if result is None or result.cancelled or (self.comparator is not None and not self.comparator.base.can_score):
+            self.start_run(result.query if result is not None else None)  # nothing to keep: both sides
+        else:
+            self.start_run(result.query, keep_aligned=result)
 
     def _drop_runs(self) -> None:
         """Cancel the run and forget any re-score: what they would deliver is no longer wanted."""

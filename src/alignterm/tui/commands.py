@@ -17,7 +17,7 @@ def app_commands(app: "AlignTermApp") -> Iterator[Command]:
     """(title, help, callback) for each command the palette offers."""
     yield "Run query", "Run both models on the query (Enter / F5)", app.action_run
     yield "Cancel run", "Stop the running generation, keeping the partial answers (Esc)", app.action_cancel
-    yield "Re-run base model", "Run again with the current URIAL prompt (ctrl+b)", app.action_rerun_base
+    yield "Re-run base model", "The base model answers again under the current URIAL prompt; the aligned answer is kept (ctrl+b)", app.action_rerun_base
     yield "Clear answers", "Empty both panes, the stats and the query (ctrl+l)", app.action_clear
     yield "Toggle URIAL editor", "Show or hide the base model's URIAL prompt editor (F2)", app.action_toggle_editor
     yield "Toggle token inspector", "Show or hide the measures of the token under the cursor (F3)", app.action_toggle_inspector
