@@ -31,9 +31,9 @@ async def test_sampling_shows_the_engines_measures_and_escape_returns(make_app, 
         assert [s.text for side in got.samples.values() for s in side] == \
             [s.text for side in want.samples.values() for s in side]  # same seeds, same samples
         headline = got.measures.headline("jaccard")
-        lines = "\n".join(screen_lines(app))
-        assert f"aligned ~ aligned {headline['aligned~aligned']:.2f}" in lines
-        assert f"base + hint ~ aligned {headline['base_hint~aligned']:.2f}" in lines
+        row = next(line for line in screen_lines(app) if line.strip().startswith("word Jaccard"))
+        numbers = row.split()[2:5]  # aligned~aligned, base+hint~aligned, base+URIAL~aligned
+        assert numbers == [f"{headline[k]:.2f}" for k in ("aligned~aligned", "base_hint~aligned", "base_urial~aligned")]
         assert screen.query_one("#div-table", DataTable).row_count == 3
         assert len(screen.query(".div-sample")) == 6
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -181,28 +183,31 @@ class DiversityScreen(Screen[None]):
 
     # ---- showing ---------------------------------------------------------------------
 
-    def headline_text(self, result: SamplesResult) -> Text:
-        """The paper's comparison: base + hint ~ aligned next to aligned ~ aligned (and base ~ aligned)."""
-        line = Text()
+    def headline(self, result: SamplesResult) -> Group:
+        """The paper's comparison, one row per similarity measure: aligned ~ aligned next to
+        base + hint ~ aligned (and base + URIAL ~ aligned, without the hint)."""
+        table = Table.grid(padding=(0, 2))
+        table.add_column(no_wrap=True)
+        for _ in range(3):
+            table.add_column(justify="right", no_wrap=True)
+        table.add_row("", Text("aligned~aligned", style="dim"), Text("base+hint~aligned", style="bold"),
+                      Text("base+URIAL~aligned", style="dim"))
         for name, measure in (("word Jaccard", "jaccard"), ("hidden-state cosine", "embedding"),
                               ("sentence embedding", "sentence_embedding")):
             h = result.measures.headline(measure)
-            if h["aligned~aligned"] is None and h["base_hint~aligned"] is None:
+            if all(v is None for v in h.values()):
                 continue
-            if line:
-                line.append("\n")
-            line.append(f"{name:<20}", style="bold")
-            line.append(f"aligned ~ aligned {_fmt(h['aligned~aligned'])}   ")
-            line.append(f"base + hint ~ aligned {_fmt(h['base_hint~aligned'])}", style="bold")
-            line.append(f"   base + URIAL ~ aligned {_fmt(h['base_urial~aligned'])}")
+            table.add_row(Text(name, style="bold"), _fmt(h["aligned~aligned"]),
+                          Text(_fmt(h["base_hint~aligned"]), style="bold"), _fmt(h["base_urial~aligned"]))
+        notes = []
         if result.embedding_note:
-            line.append(f"\n{result.embedding_note}", style="dim")
-        line.append(f"\n{result.params.temperature:g} temperature, top-p {result.params.top_p:g}, "
-                    f"seeds from {result.params.seed}", style="dim")
-        return line
+            notes.append(result.embedding_note)
+        notes.append(f"temperature {result.params.temperature:g}, top-p {result.params.top_p:g}, "
+                      f"seeds from {result.params.seed}")
+        return Group(table, Text("\n".join(notes), style="dim"))
 
     def _show_headline(self, result: SamplesResult) -> None:
-        self.query_one("#div-headline", Static).update(self.headline_text(result))
+        self.query_one("#div-headline", Static).update(self.headline(result))
 
     def _show_table(self, result: SamplesResult) -> None:
         table = self.query_one("#div-table", DataTable)
