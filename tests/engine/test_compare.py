@@ -158,3 +158,31 @@ def test_rerunning_the_base_side_keeps_the_aligned_answer_and_equals_a_full_run(
 
     with pytest.raises(BadInput, match="same query"):
         list(comparator.run(ComparisonRequest(queries[7], urial, params, keep_aligned=first)))
+
+
+def test_a_rescore_stops_between_passes_when_cancelled(comparator, queries, monkeypatch):
+    import alignterm.engine.compare as compare
+
+    result = comparator.compare(ComparisonRequest(queries[8], None, DecodingParams(max_new_tokens=40), live=False))
+    urial = load_urial("default")
+    whole = comparator.rescore_aligned(result, urial)
+    monkeypatch.setattr(compare, "RESCORE_CHUNK", 16)  # several passes on a 40-token answer
+    assert comparator.rescore_aligned(result, urial, CancelToken()) is not None
+    chunked = comparator.rescore_aligned(result, urial)
+    assert [(t.id, t.other_rank, t.shift) for t in chunked.tokens] == [(t.id, t.other_rank, t.shift) for t in whole.tokens]
+
+    fed = []
+    cancel = CancelToken()
+    score = comparator._under_base.score
+
+    def first_pass_then_an_edit(ids):
+        fed.append(len(ids))
+        cancel.cancel()  # a newer edit arrives while the first pass runs
+        return score(ids)
+
+    monkeypatch.setattr(comparator._under_base, "score", first_pass_then_an_edit)
+    assert comparator.rescore_aligned(result, load_urial("preamble"), cancel) is None
+    assert fed == [16]  # stopped after one pass of the three
+    monkeypatch.setattr(comparator._under_base, "score", score)
+    again = comparator.rescore_aligned(result, urial)  # the scorer is left usable
+    assert [(t.id, t.other_rank) for t in again.tokens] == [(t.id, t.other_rank) for t in whole.tokens]

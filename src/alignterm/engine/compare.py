@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 # Live scoring on a server re-sends the whole context with every call (its one KV slot also
 # serves the other side's generation), so it scores this many tokens per call, not one.
 REMOTE_LIVE_CHUNK = 8
+# A re-score feeds the answer in passes of this many tokens, so a newer edit can stop it between them.
+RESCORE_CHUNK = 64
 
 
 @dataclass(frozen=True)
@@ -349,6 +351,7 @@ class Comparator:
                     params: DecodingParams, cancel: CancelToken) -> Iterator[Event]:
         """The kept aligned answer re-scored under the new base prompt, then a new base answer."""
         rescored = self.rescore_aligned(kept, request.urial)
+        assert rescored is not None  # not cancellable here: the run's own cancel stops the base side
         yield from rescored.tokens
         yield SideFinished("aligned", kept.aligned.finish_reason, kept.aligned.text, kept.aligned.tokens_per_s)
         if self._under_aligned is not None:
@@ -430,8 +433,10 @@ class Comparator:
             self._own_rows = (key, self._aligned_own.score([t.id for t in result.aligned.tokens]))
         return self._own_rows[1]
 
-    def rescore_aligned(self, result: ComparisonResult, urial: str | None) -> Rescored:
-        """Re-score the finished aligned answer under base + `urial`, reusing the cached prompt prefix."""
+    def rescore_aligned(self, result: ComparisonResult, urial: str | None,
+                        cancel: CancelToken | None = None) -> Rescored | None:
+        """Re-score the finished aligned answer under base + `urial`, reusing the cached prompt prefix;
+        None when `cancel` stopped it (between passes of RESCORE_CHUNK answer tokens)."""
         if self._under_base is None or self._aligned_own is None:
             cannot = self.base if self._under_base is None else self.aligned
             raise AlignTermError(f"{cannot.name} cannot score given tokens, so the answer cannot be re-scored "
@@ -448,7 +453,13 @@ class Comparator:
             return Rescored([], empty, empty, None)
         own = self._aligned_rows(result)
         self._under_base.set_context(base_ids)
-        tokens = self._events("aligned", 0, ids, own, self._under_base.score(ids))
+        parts = []
+        for start in range(0, len(ids), RESCORE_CHUNK):
+            if cancel is not None and cancel.cancelled:
+                return None
+            parts.append(self._under_base.score(ids[start : start + RESCORE_CHUNK]))
+        other = [row for part in parts for row in part] if isinstance(parts[0], list) else _cat(parts)
+        tokens = self._events("aligned", 0, ids, own, other)
         if urial is None:
             bare_tokens = tokens
         elif result.aligned_bare is not None:
@@ -458,6 +469,12 @@ class Comparator:
         summary = shift.summarize(tokens)
         bare = shift.summarize(bare_tokens)
         return Rescored(tokens, summary, bare, shift.closure(bare, summary) if urial is not None else None)
+
+
+def _cat(parts: list["torch.Tensor"]) -> "torch.Tensor":
+    import torch
+
+    return torch.cat(parts)
 
 
 def summarize_pair(

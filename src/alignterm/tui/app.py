@@ -118,6 +118,18 @@ def _demo_query(base: ModelSpec) -> str:
         return ""  # no demo pair built yet: start with an empty query
 
 
+class _Superseded(CancelToken):
+    """A re-score's cancel token, cancelled as soon as a newer edit or run supersedes it."""
+
+    def __init__(self, app: "AlignTermApp", rescore_id: int) -> None:
+        super().__init__()
+        self._app, self._id = app, rescore_id
+
+    @property
+    def cancelled(self) -> bool:
+        return super().cancelled or self._app._rescore_id != self._id
+
+
 class AppFooter(Footer):
     """Textual's footer, without the watchers its recomposed keys leave behind.
 
@@ -715,16 +727,18 @@ class AlignTermApp(App[int]):
     @work(thread=True, exit_on_error=False, group="rescore")
     def _rescore_worker(self, result: "ComparisonResult", urial: str | None, rescore_id: int) -> None:
         with model_lock(self.comparator):
-            if rescore_id != self._rescore_id:
-                return  # a newer edit (or a new run) superseded this one while it waited
+            stop = _Superseded(self, rescore_id)
+            if stop.cancelled:
+                return  # superseded while it waited for the models
             try:
-                rescored = self.comparator.rescore_aligned(result, urial)  # type: ignore[union-attr]
+                rescored = self.comparator.rescore_aligned(result, urial, stop)  # type: ignore[union-attr]
             except AlignTermError as err:
                 self._deliver(self._rescore_failed, rescore_id, str(err))
             except Exception as err:
                 self._deliver(self._rescore_failed, rescore_id, f"{type(err).__name__}: {err}".splitlines()[0])
             else:
-                self._deliver(self._apply_rescore, rescore_id, rescored)
+                if rescored is not None:  # None: stopped half way for a newer edit
+                    self._deliver(self._apply_rescore, rescore_id, rescored)
 
     def _apply_rescore(self, rescore_id: int, rescored: "Rescored") -> None:
         if rescore_id != self._rescore_id:
