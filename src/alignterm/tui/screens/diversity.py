@@ -27,8 +27,8 @@ from alignterm.display import visible
 from alignterm.engine.backend import CancelToken, DecodingParams
 from alignterm.engine.errors import AlignTermError
 from alignterm.engine.samples import SIDES, Sample, Sampler, SamplesResult, SamplingRequest
+from alignterm.formats.diversity_record import side_titles
 
-SIDE_TITLES = {"aligned": "aligned", "base_urial": "base + URIAL", "base_hint": "base + URIAL + hint"}
 DEFAULT_SAMPLES = 4
 MAX_SAMPLES = 32  # the similarity matrix and the list stay readable
 PREVIEW_CHARS = 240
@@ -78,6 +78,7 @@ class DiversityScreen(Screen[None]):
         self.result: SamplesResult | None = None
         self.samples: list[Sample] = []
         self._cancel: CancelToken | None = None
+        self.titles = side_titles({"urial": job.urial})  # "base+bare" when there is no URIAL prompt
 
     # ---- layout ----------------------------------------------------------------------
 
@@ -218,7 +219,7 @@ class DiversityScreen(Screen[None]):
             within = m.jaccard.within.get(side)
             to_aligned = None if side == "aligned" else m.jaccard.across.get(f"aligned~{side}")
             table.add_row(
-                SIDE_TITLES[side], str(len(result.samples[side])),
+                self.titles[side], str(len(result.samples[side])),
                 _fmt(stats.length.mean if stats.length else None, 1),
                 _fmt(stats.distinct_1), _fmt(stats.distinct_2), _fmt(stats.distinct_prefix),
                 "—" if within is None else f"{within.mean:.2f} (max {within.max:.2f})",
@@ -242,10 +243,9 @@ class DiversityScreen(Screen[None]):
                 row += 1
         box.mount_all(widgets)
 
-    @staticmethod
-    def _sample_text(sample: Sample, to_aligned: float | None) -> Text:
+    def _sample_text(self, sample: Sample, to_aligned: float | None) -> Text:
         text = Text()
-        text.append(f"{SIDE_TITLES[sample.side]} #{sample.index + 1}", style="bold")
+        text.append(f"{self.titles[sample.side]} #{sample.index + 1}", style="bold")
         text.append(f"  {sample.n_tokens} tokens ({sample.finish_reason})", style="dim")
         if to_aligned is not None:
             text.append(f"  ~ aligned {to_aligned:.2f}")
