@@ -8,7 +8,7 @@ every prompt is checked to re-tokenize to exactly the ids meant.
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from typing import Any, Generator, Iterator, Sequence
 
 from .backend import DecodingParams, Step, TopK
 from .errors import BadInput
@@ -112,22 +112,14 @@ class VLLM(Dialect):
             "top_k": -1, "min_p": 0.0, "repetition_penalty": params.repetition_penalty, "seed": params.seed,
             "logprobs": TOP_K, "return_tokens_as_token_ids": True, "skip_special_tokens": False,
         }
-        held: Step | None = None  # one token late: the last one may be the end of sequence
-        try:
-            for choice in self._chunks(body):
-                for step in self._steps(choice):
-                    if held is not None:
-                        yield held
-                    held = step
-                if choice.get("finish_reason") == "stop" and choice.get("stop_reason") is None:
-                    yield END_STEP  # vLLM streams the end-of-sequence token itself: `held` is it
-                    return
-        except RemoteError:
-            if held is not None:
-                yield held  # what arrived before the failure is kept
-            raise
-        if held is not None:
-            yield held
+        return _one_late(self._stream(body))
+
+    def _stream(self, body: dict) -> Iterator[Step | object]:
+        for choice in self._chunks(body):
+            yield from self._steps(choice)
+            if choice.get("finish_reason") == "stop" and choice.get("stop_reason") is None:
+                yield EOS_TOKEN  # vLLM streams the end-of-sequence token itself: the last step is it
+                return
 
     def _steps(self, choice: dict) -> list[Step]:
         try:
@@ -331,37 +323,57 @@ class LlamaServer(Dialect):
             "min_p": 0.0, "typical_p": 1.0, "repeat_penalty": params.repetition_penalty, "repeat_last_n": -1,
             "seed": params.seed,
         }
-        held: Step | None = None  # one token late: the last one may be the end of sequence
-        held_text = ""
-        try:
-            for chunk in self.c.stream("/completion", {"model": self.model, **body}):
-                try:
-                    steps = [self._row(p) for p in chunk.get("completion_probabilities") or ()]
-                    stopped, stop_type, text = bool(chunk.get("stop")), chunk.get("stop_type"), chunk.get("content")
-                except (AttributeError, KeyError, TypeError, ValueError):
-                    raise shape_error(self.c.url, "/completion") from None
-                for step in steps:
-                    if held is not None:
-                        yield held
-                    held, held_text = step, text
-                if stopped:
+        return _one_late(self._stream(body))
+
+    def _stream(self, body: dict) -> Iterator[Step | object]:
+        last: Step | None = None
+        last_text = ""
+        for chunk in self.c.stream("/completion", {"model": self.model, **body}):
+            try:
+                steps = [self._row(p) for p in chunk.get("completion_probabilities") or ()]
+                stopped, stop_type, text = bool(chunk.get("stop")), chunk.get("stop_type"), chunk.get("content")
+            except (AttributeError, KeyError, TypeError, ValueError):
+                raise shape_error(self.c.url, "/completion") from None
+            for step in steps:
+                last, last_text = step, text
+                yield step
+            if stopped:
+                if stop_type == "eos":
                     # the end-of-sequence token is streamed too, with empty text: it is not part of the answer
-                    ended_here = held is not None and (held.id == self.eos_id or (self.eos_id is None and not held_text))
-                    if held is not None and not (stop_type == "eos" and ended_here):
-                        yield held
-                    held = None
-                    if stop_type == "eos":
-                        yield END_STEP
-                    return
-        except RemoteError:
-            if held is not None:
-                yield held  # what arrived before the failure is kept
-            raise
-        if held is not None:
-            yield held
+                    streamed = last is not None and (last.id == self.eos_id or (self.eos_id is None and not last_text))
+                    yield EOS_TOKEN if streamed else EOS
+                return
 
     def score(self, ids: Sequence[int], start: int) -> tuple[list[TopK], TopK]:
         raise RemoteError(f"{self.c.url} is llama.cpp's own server, which cannot score given tokens")
+
+
+EOS_TOKEN = object()  # a stream's marker: its last step was the end-of-sequence token itself
+EOS = object()  # a stream's marker: the model ended after its last step
+
+
+def _one_late(stream: Generator[Step | object, None, None]) -> Iterator[Step]:
+    """A server stream's steps, one token late since the last may be the end of sequence: at
+    EOS_TOKEN it is dropped, and END_STEP follows either marker. What arrived before a failure is kept."""
+    held: Step | None = None
+    try:
+        for item in stream:
+            if item is EOS_TOKEN or item is EOS:
+                if item is EOS and held is not None:
+                    yield held
+                yield END_STEP
+                return
+            if held is not None:
+                yield held
+            held = item  # type: ignore[assignment]
+    except RemoteError:
+        if held is not None:
+            yield held
+        raise
+    finally:
+        stream.close()  # a consumer that stops early (cancel) closes the connection now
+    if held is not None:
+        yield held
 
 
 def _one_token(answer: dict) -> tuple[str | None, float, dict | None]:
