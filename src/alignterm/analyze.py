@@ -113,36 +113,47 @@ def run_analyze(job: AnalyzeJob) -> int:
 
 
 def _write(job: AnalyzeJob, out, progress) -> None:
-    if job.samples is not None:
-        from .analyze_samples import write_samples
+    """Every query's record in the job's format; `--samples` records (diversity mode) have their own views."""
+    diversity = job.samples is not None
+    if diversity:
+        from .analyze_samples import samples_records
 
-        write_samples(job, out, progress)
+        recs = samples_records(job, progress)
+    else:
+        recs = records(job, progress)
+    if job.fmt == "jsonl":
+        for rec in recs:
+            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            out.flush()
     elif job.fmt == "pretty":
         from rich.console import Console
 
+        console = Console(file=out, force_terminal=None if out is sys.stdout else False)
+        if diversity:
+            from .formats.diversity_pretty import print_samples_record
+
+            for rec in recs:
+                print_samples_record(console, rec)
+            return
         from .formats.pretty import pooled, print_record
 
-        console = Console(file=out, force_terminal=None if out is sys.stdout else False)
         done = []
-        for rec in records(job, progress):
+        for rec in recs:
             print_record(console, rec)
             done.append(rec)
         if len(done) > 1:
             console.print(pooled(done))
-    elif job.fmt == "jsonl":
-        for rec in records(job, progress):
-            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            out.flush()
-    elif job.fmt == "csv":
+    elif job.fmt == "csv":  # refused with --samples (check_samples_flags)
         from .formats.csv_rows import CsvWriter
 
         writer = CsvWriter(out)
-        for rec in records(job, progress):
+        for rec in recs:
             writer.write(rec)
     else:
+        from .formats.diversity_html import DiversityHtmlWriter
         from .formats.html import HtmlWriter
 
-        writer = HtmlWriter(out)
-        for rec in records(job, progress):
+        writer = (DiversityHtmlWriter if diversity else HtmlWriter)(out)
+        for rec in recs:
             writer.write(rec)
         writer.close()

@@ -7,7 +7,6 @@ matrices do not fit rows.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -64,28 +63,3 @@ def samples_records(job: AnalyzeJob, progress) -> Iterator[dict[str, Any]]:
         yield samples_record(result, base_model=model_name(job.base), aligned_model=model_name(job.aligned),
                              urial=urial_name(job.urial), extra=extra)
         progress()
-
-
-def write_samples(job: AnalyzeJob, out, progress) -> None:
-    """Every query's record in the job's format (jsonl, html or pretty) to `out`."""
-    if job.fmt == "jsonl":
-        for rec in samples_records(job, progress):
-            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
-            out.flush()
-    elif job.fmt == "html":
-        from .formats.diversity_html import DiversityHtmlWriter
-
-        writer = DiversityHtmlWriter(out)
-        for rec in samples_records(job, progress):
-            writer.write(rec)
-        writer.close()
-    else:
-        import sys
-
-        from rich.console import Console
-
-        from .formats.diversity_pretty import print_samples_record
-
-        console = Console(file=out, force_terminal=None if out is sys.stdout else False)
-        for rec in samples_records(job, progress):
-            print_samples_record(console, rec)
