@@ -27,7 +27,7 @@ from alignterm.engine.prompts import load_urial
 from alignterm.sessions import SessionStore, load_session
 from alignterm.tui.app import model_lock
 
-from ..tui.conftest import PARAMS, run_query, wait_until
+from ..tui.conftest import PARAMS, run_and_cancel, run_query, wait_until
 
 SIDES = ("aligned", "base")
 
@@ -172,15 +172,8 @@ def test_ctrl_c_while_loading_the_models_exits_130_with_one_line(wide_dir):
 
 
 async def _cancelled_run(pilot) -> None:
-    app = pilot.app
-    app.query_input.focus()
-    await pilot.pause()
-    app.post_message(events.Key("enter", "\r"))
-    await wait_until(pilot, lambda: len(app.pane("aligned").tokens) >= 2, settle=False)
-    app.post_message(events.Key("escape", None))
-    await wait_until(pilot, lambda: app.result is not None)
-    await app.workers.wait_for_complete()
-    assert app.result.cancelled
+    await run_and_cancel(pilot, after_tokens=2)
+    assert pilot.app.result.cancelled
 
 
 async def test_sighup_saves_the_comparison_on_screen_then_exits(make_app, tmp_path):

@@ -7,6 +7,7 @@ import time
 from dataclasses import replace
 
 import pytest
+from textual import events
 
 from alignterm.engine.backend import DecodingParams
 from alignterm.engine.events import RunFinished, SideFinished
@@ -78,6 +79,22 @@ async def run_query(pilot, query: str | None = None) -> None:
     app.query_input.focus()
     await pilot.press("enter")
     await wait_until(pilot, lambda: app.result is not None and not app.running)
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def run_and_cancel(pilot, after_tokens: int) -> None:
+    """Start a run with Enter, press Escape once the aligned pane has `after_tokens` tokens, wait for its end.
+
+    Keys are posted as a terminal's driver delivers them: Pilot.press waits for the app to go
+    idle afterwards, which a streaming run only does when it ends."""
+    app = pilot.app
+    app.query_input.focus()
+    await pilot.pause()
+    app.post_message(events.Key("enter", "\r"))
+    await wait_until(pilot, lambda: len(app.pane("aligned").tokens) >= after_tokens, settle=False)
+    app.post_message(events.Key("escape", None))
+    await wait_until(pilot, lambda: app.result is not None)
     await app.workers.wait_for_complete()
     await pilot.pause()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from textual import events
 from textual.color import Color
 from textual.command import CommandList, CommandPalette
 
@@ -20,7 +19,7 @@ from alignterm.tui.widgets.answer_pane import AnswerPane
 from alignterm.tui.widgets.query_input import QueryInput
 from alignterm.tui.widgets.urial_editor import UrialEditor
 
-from .conftest import PARAMS, run_query, screen_lines, wait_for_rescore, wait_until
+from .conftest import PARAMS, run_and_cancel, run_query, screen_lines, wait_for_rescore, wait_until
 
 SIDES = ("aligned", "base")
 
@@ -118,16 +117,7 @@ async def test_escape_stops_the_run_within_one_token_and_keeps_the_partial_answe
             cancel()
 
         app.action_cancel = spy
-        app.query_input.focus()
-        await pilot.pause()
-        # keys are posted as a terminal's driver delivers them: Pilot.press waits for the
-        # app to go idle afterwards, which a streaming run only does when it ends
-        app.post_message(events.Key("enter", "\r"))
-        await wait_until(pilot, lambda: len(app.pane("aligned").tokens) >= 3, settle=False)
-        app.post_message(events.Key("escape", None))
-        await wait_until(pilot, lambda: app.result is not None)
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await run_and_cancel(pilot, after_tokens=3)
 
         result = app.result
         assert result.cancelled, "the run ended before Escape was handled"

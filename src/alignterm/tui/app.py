@@ -954,7 +954,13 @@ class AlignTermApp(App[int]):
     def _save_and_leave(self) -> None:
         if self.saved_on_signal is None:
             self.saved_on_signal = self._save_for_later()
-        self.exit(return_code=128 + (self.leaving_on or 0))
+        code = 128 + (self.leaving_on or 0)
+        if self.leaving_on == getattr(signal, "SIGHUP", None) and not self.is_headless:
+            # the terminal is gone: Textual's shutdown would write to it, and once its output
+            # thread has died on the closed terminal that write blocks for ever (seen 1 in 5
+            # under load); the comparison is saved and there is no screen left to restore
+            os._exit(code)
+        self.exit(return_code=code)
 
     def _save_for_later(self) -> Path | None:
         """Write the comparison on screen to the store unless it is already in a file; where it is."""
