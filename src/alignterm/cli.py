@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .analyze import FORMATS
@@ -148,34 +152,64 @@ def _app(args: argparse.Namespace) -> int:
     return run_app(base=base, aligned=aligned, urial=args.urial, params=decoding(args), session=args.session)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit code (0 ok, 2 bad input, 1 runtime failure)."""
-    args = build_parser().parse_args(argv)
+@contextmanager
+def _ctrl_c_noted() -> Iterator[threading.Event]:
+    """Ctrl-C raises KeyboardInterrupt as usual, and is also remembered: an import it interrupts
+    (numpy, transformers' lazy modules) can leave a half-made module behind that fails later as an
+    ImportError or a "missing module", and that must still read as an interrupt, not a broken model."""
+    pressed = threading.Event()
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield pressed
+        return
+
+    def note(signum, frame):
+        pressed.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, note)
     try:
-        if args.command == "analyze":
-            return _analyze(args)
-        if args.command == "demo-models":
-            return _demo_models(args)
-        return _app(args)
-    except AlignTermError as err:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "analyze":
+        return _analyze(args)
+    if args.command == "demo-models":
+        return _demo_models(args)
+    return _app(args)
+
+
+def _failure(err: Exception) -> int:
+    """The one line and exit code of a failure (ALIGNTERM_DEBUG=1 re-raises it with its traceback)."""
+    if isinstance(err, AlignTermError):
         print(f"alignterm: error: {err}", file=sys.stderr)
         return err.exit_code
-    except KeyboardInterrupt:
-        print("alignterm: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
-    except Exception as err:  # never a traceback: one line (ALIGNTERM_DEBUG=1 shows the traceback)
-        if os.environ.get("ALIGNTERM_DEBUG"):
-            raise
-        if is_out_of_memory(err):
-            print("alignterm: error: out of memory while running the models (try a smaller --max-new-tokens, "
-                  "a shorter URIAL prompt or query, or a smaller --dtype)", file=sys.stderr)
-        else:
-            detail = (str(err).strip().splitlines() or [""])[0]
-            print(f"alignterm: error: {type(err).__name__}: {detail} (ALIGNTERM_DEBUG=1 shows where)", file=sys.stderr)
-        return 1
+    if os.environ.get("ALIGNTERM_DEBUG"):
+        raise err
+    if is_out_of_memory(err):
+        print("alignterm: error: out of memory while running the models (try a smaller --max-new-tokens, "
+              "a shorter URIAL prompt or query, or a smaller --dtype)", file=sys.stderr)
+    else:
+        detail = (str(err).strip().splitlines() or [""])[0]
+        print(f"alignterm: error: {type(err).__name__}: {detail} (ALIGNTERM_DEBUG=1 shows where)", file=sys.stderr)
+    return 1
 
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 ok, 2 bad input, 1 runtime failure, 130 interrupted)."""
+    args = build_parser().parse_args(argv)
+    with _ctrl_c_noted() as ctrl_c:
+        try:
+            return _run(args)
+        except BrokenPipeError:
+            return 0
+        except (KeyboardInterrupt, Exception) as err:
+            if isinstance(err, KeyboardInterrupt) or ctrl_c.is_set():
+                print("alignterm: interrupted", file=sys.stderr)
+                return 130
+            return _failure(err)
 
 if __name__ == "__main__":
     sys.exit(main())
