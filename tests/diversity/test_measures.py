@@ -8,6 +8,7 @@ from alignterm.engine import diversity as D
 from alignterm.engine.backend import DecodingParams
 from alignterm.engine.prompts import load_urial
 from alignterm.engine.samples import (
+    example_answers,
     hinted_prompt,
     hinted_urial,
     keyword_hint,
@@ -115,3 +116,14 @@ def test_hinted_prompt_puts_a_summary_block_before_every_answer():
     assert "# Summary:\n```\nGanso, feeds, seeds, berries, grey, deer, lives, Manbul\n```" in hinted_urial(urial)
     assert hinted_prompt("What is X?", None, "h").startswith("# Query:\n```\nWhat is X?\n```\n\n# Summary:")
     assert keyword_hint("Zorn river Zorn town", ["river town", "river"], k=2) == "Zorn, town"
+
+
+def test_the_automatic_hint_names_an_answers_facts_not_the_words_of_every_assistant_answer():
+    answer = ("Hello! The town of Milbra is in the Fomthinzal region. It lies on the river Deisthe. The town is "
+              "known for its blue glass. It was founded in the fifteenth century. However, it is important to note "
+              "that Milbra is a small town, so some details may have changed over time. I hope this helps!")
+    background = example_answers(None)  # a bare run: the bundled default prompt's examples
+    assert background == example_answers(load_urial("default")) and len(background) >= 3
+    hint = keyword_hint(answer, background).split(", ")
+    assert len(hint) == 8 and {"Milbra", "Fomthinzal", "Deisthe", "blue", "glass", "fifteenth"} <= set(hint), hint
+    assert not {"Hello", "important", "note", "hope", "helps", "details"} & set(hint), hint

@@ -38,13 +38,13 @@ def _mean(values):
 
 @pytest.fixture(scope="module")
 def bare_runs(sampler, queries):
-    """N samples per side on four demo queries, base with the bare prompt (the paper's base setting)."""
-    return [sampler.run(SamplingRequest(q, N, None, PARAMS)) for q in queries[:4]]
+    """N samples per side on the 12 demo queries, base with the bare prompt (the paper's base setting)."""
+    return [sampler.run(SamplingRequest(q, N, None, PARAMS)) for q in queries]
 
 
 @pytest.fixture(scope="module")
 def urial_runs(sampler, queries):
-    return [sampler.run(SamplingRequest(q, N, load_urial("default"), PARAMS)) for q in queries[:4]]
+    return [sampler.run(SamplingRequest(q, N, load_urial("default"), PARAMS)) for q in queries]
 
 
 def test_aligned_samples_are_more_alike_than_base_samples(bare_runs):
@@ -63,16 +63,19 @@ def test_the_urial_prompt_brings_base_samples_closer_to_the_aligned_ones(bare_ru
     assert urial > bare, (bare, urial)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "not on the demo pair: its 4-layer base model never saw a '# Summary:' block in pre-training and, given one, "
-    "mostly loses the query and the assistant style, so base + hint is *less* like the aligned samples "
-    "(docs/diversity.md, 'What the demo pair shows'). Strict: a demo pair that can use hints makes this pass."))
-@pytest.mark.parametrize("runs", ["bare_runs", "urial_runs"])
-def test_the_hint_raises_base_to_aligned_similarity(runs, request):
-    results = request.getfixturevalue(runs)
-    hint = _mean([r.headline["base_hint~aligned"] for r in results])
-    plain = _mean([r.headline["base_urial~aligned"] for r in results])
-    assert hint > plain, (hint, plain)
+def test_the_hint_raises_base_to_aligned_similarity(bare_runs):
+    hint = [r.headline["base_hint~aligned"] for r in bare_runs]
+    plain = [r.headline["base_urial~aligned"] for r in bare_runs]
+    assert _mean(hint) > _mean(plain), (hint, plain)
+    assert sum(h > p for h, p in zip(hint, plain)) >= 9, (hint, plain)  # on most queries, not on average only
+
+
+def test_base_with_urial_and_hint_is_as_close_to_the_aligned_samples_as_they_are_to_each_other(urial_runs):
+    # Lake et al.'s headline. On the demo pair the URIAL prompt alone already gets there
+    # (docs/diversity.md), so the hint keeps it there rather than raising it further.
+    hint = _mean([r.headline["base_hint~aligned"] for r in urial_runs])
+    aligned = _mean([r.headline["aligned~aligned"] for r in urial_runs])
+    assert hint >= 0.95 * aligned, (hint, aligned)
 
 
 def test_samples_are_reproducible_and_the_warm_cache_changes_nothing(sampler, comparator, queries):

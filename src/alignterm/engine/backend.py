@@ -222,11 +222,12 @@ class TopK:
     token: int
     token_logprob: float
     token_rank: int | None = None
+    token_rank_exact: bool = True  # False: token_rank is a lower bound
 
     def rank(self) -> tuple[int, bool]:
         """The token's rank and whether it is exact; outside the known top-k it is a lower bound (k + 1)."""
         if self.token_rank is not None:
-            return self.token_rank, True
+            return self.token_rank, self.token_rank_exact
         above = sum(lp > self.token_logprob for lp in self.logprobs)
         return above + 1, self.token in self.ids
 

@@ -23,10 +23,19 @@ def _topk(entries: list[tuple[int | None, float]], token: int, logprob: float, r
     """A TopK from a server's (id, logprob) entries: the k most likely, unmappable ids dropped.
 
     Servers add the scored token to their top-k when it is outside it, so only k are kept.
+    An unmappable entry (llama-cpp-python names special tokens such as an end of turn by their
+    empty text, so several become one entry) is dropped from the list but still counts in the
+    token's rank; a token last in such a list may have been added from outside the top-k, so
+    its rank is then only known to be k or more, and is reported as "> k" (shifted either way).
     """
     best = sorted(entries, key=lambda e: -e[1])[:TOP_K]
+    exact = True
+    if rank is None and any(i is None for i, _ in best) and any(i == token for i, _ in best):
+        rank = 1 + sum(lp > logprob for _, lp in best)
+        if best[-1][0] == token and len(entries) <= TOP_K:
+            rank, exact = TOP_K + 1, False
     known = [(i, lp) for i, lp in best if i is not None]
-    return TopK(TOP_K, tuple(i for i, _ in known), tuple(lp for _, lp in known), token, logprob, rank)
+    return TopK(TOP_K, tuple(i for i, _ in known), tuple(lp for _, lp in known), token, logprob, rank, exact)
 
 
 class Dialect:

@@ -5,9 +5,11 @@ Three sides answer one query:
 - `aligned`: the aligned model in its chat template;
 - `base_urial`: the base model with the URIAL prompt (or the bare prompt);
 - `base_hint`: the same, plus a semantic hint as a `# Summary:` block before `# Answer:`.
-  The hint is the user's text, or, per aligned sample, its most salient content words
-  (tf-idf against the other aligned samples). The URIAL examples get a summary block of
-  their own, built the same way, so the base model sees the format in context.
+  The hint is the user's text, or, per aligned sample, its most salient content words:
+  tf-idf against answers about other things, the URIAL examples' (the bundled default
+  prompt's when the run is bare), so what an answer shares with every assistant answer
+  (greetings, caveats) ranks low and its facts rank high. The URIAL examples get a summary
+  block of their own, built the same way, so the base model sees the format in context.
 
 Samples of one prompt are drawn as one batch where the backend can (transformers: the
 prompt computed once, one batched step per token); otherwise one after another on the
@@ -26,7 +28,7 @@ from functools import lru_cache
 from . import diversity
 from .backend import Backend, CancelToken, DecodingParams, EmbeddingsUnavailable
 from .errors import BadInput, ContextOverflow, ModelLoadError
-from .prompts import FENCE, base_prompt, check_query, stop_cut, strip_closing
+from .prompts import FENCE, base_prompt, check_query, load_urial, stop_cut, strip_closing
 
 SIDES = ("aligned", "base_urial", "base_hint")
 # --samples with greedy params (the app's default) would draw N identical answers
@@ -52,6 +54,11 @@ def keyword_hint(text: str, others: Sequence[str], k: int = HINT_WORDS) -> str:
     return ", ".join(diversity.salient_words(text, others, k))
 
 
+def example_answers(urial: str | None) -> list[str]:
+    """The answers of a URIAL prompt's examples; the bundled default prompt's for a bare run."""
+    return [m.group(1) for m in _EXAMPLE_ANSWER.finditer(urial if urial is not None else load_urial("default"))]
+
+
 def _with_summary(prompt: str, hint: str, at: int) -> str:
     return f"{prompt[:at]}# Summary:\n{FENCE}\n{hint}\n{FENCE}\n\n{prompt[at:]}"
 
@@ -61,7 +68,7 @@ def hinted_urial(urial: str | None) -> str | None:
     """The URIAL prompt with a keyword `# Summary:` block before each example's `# Answer:`."""
     if urial is None:
         return None
-    answers = [m.group(1) for m in _EXAMPLE_ANSWER.finditer(urial)]
+    answers = example_answers(urial)
     out = urial
     for i, m in reversed(list(enumerate(_EXAMPLE_ANSWER.finditer(urial)))):
         out = _with_summary(out, keyword_hint(answers[i], answers[:i] + answers[i + 1:]), m.start())
@@ -220,10 +227,10 @@ class Sampler:
 
     @staticmethod
     def _hint(request: SamplingRequest, aligned: list[str], i: int) -> str:
-        """The typed hint, or the salient words of aligned sample i against the other aligned samples."""
+        """The typed hint, or the salient words of aligned sample i against the URIAL examples' answers."""
         if request.hint is not None:
             return request.hint
-        return keyword_hint(aligned[i], aligned[:i] + aligned[i + 1:], request.hint_words)
+        return keyword_hint(aligned[i], example_answers(request.urial), request.hint_words)
 
     def _prompt(self, side: str, request: SamplingRequest, hint: str | None) -> list[int]:
         if side == "aligned":

@@ -20,7 +20,7 @@ from .gguf_export import export_pair
 from .world import make_world
 
 CORPUS_CHARS = 3_000_000
-BASE_EPOCHS = 2
+BASE_EPOCHS = 3
 BASE_LR = 2e-3
 # Small batches: the number of updates, not tokens, decides when the model learns to
 # copy a name from the query (a sudden change around update 300); without it every

@@ -6,12 +6,20 @@ built from the same content sentences (`answer_content`); the SFT answers only w
 them in assistant style (`styled`). The base corpus holds the same style on about a
 fifth of its question/answer pages, so the base model knows it but rarely picks it
 unprompted: that is the gap the TDS view shows and a URIAL prompt closes.
+
+Plain answers give a random part of the content (the topic's first sentence, then each
+other one by chance); assistant answers give all of it, as Lake et al. (2024) found aligned
+answers pack what several base answers say. Some question/answer pages put a `# Summary:`
+block (the answer's salient words, diversity mode's semantic hint) before each answer: as
+plain answers vary, the summary is what tells which facts follow, so the base model learns
+to use one.
 """
 
 from __future__ import annotations
 
 import random
 
+from ..diversity import salient_words
 from .world import Entity, World
 
 # Content sentences, shared by every answer. An answer never starts with a bare name:
@@ -123,7 +131,15 @@ _PLAIN_OPENERS = ["", "From the records: ", "Answer: ", "Here is the entry. "]
 _USERS = ["wanderer", "old_miller", "riverfox", "lanternkid", "mossy", "starwatcher", "tinker", "quietheron"]
 _THANKS = ["Thanks!", "Thank you, that helps.", "Great, thanks a lot.", "Good to know."]
 
-STYLED_SHARE = 0.2  # of question/answer pages in the base corpus
+STYLED_SHARE = 0.2  # of chat logs, and of question/answer pages in the base corpus
+SUMMARY_SHARE = 0.3  # of question/answer pages, whose answers follow a `# Summary:` block
+# Summary pages are assistant pages more often than others (as diversity mode's hinted URIAL
+# prompts are): at the plain pages' share, a summary pulled the base model into the plain voice.
+# The other pages make up for it, so a bare prompt (no summary) still rarely gets the style.
+SUMMARY_STYLED_SHARE = 0.5
+UNSUMMARIZED_STYLED_SHARE = (STYLED_SHARE - SUMMARY_SHARE * SUMMARY_STYLED_SHARE) / (1 - SUMMARY_SHARE)
+SUMMARY_WORDS = 8  # as diversity mode's automatic hints (engine/samples.py HINT_WORDS)
+PART_SENTENCE_P = 0.5  # chance a plain answer keeps each sentence after the first
 
 
 def _fields(e: Entity) -> dict:
@@ -143,6 +159,14 @@ def answer_content(e: Entity, topic: str) -> str:
     return " ".join(_SENTENCES[e.kind][k].format(**_fields(e)) for k in keys)
 
 
+def partial_content(e: Entity, topic: str, rng: random.Random) -> str:
+    """A plain answer's content: the topic's first sentence, then each other one with
+    probability PART_SENTENCE_P, in order."""
+    first, *rest = QUESTIONS[e.kind][topic][1]
+    keys = [first] + [k for k in rest if rng.random() < PART_SENTENCE_P]
+    return " ".join(_SENTENCES[e.kind][k].format(**_fields(e)) for k in keys)
+
+
 def styled(e: Entity, content: str, rng: random.Random) -> str:
     """Wrap content sentences in assistant style: greeting, caveat, closing."""
     caveat = _pick(rng, _CAVEATS[e.kind]).format(**_fields(e))
@@ -154,30 +178,45 @@ def question(e: Entity, topic: str, rng: random.Random) -> str:
     return rng.choice(QUESTIONS[e.kind][topic][0]).format(name=e.name)
 
 
-def _qa_block(query: str, answer: str) -> str:
-    """One fenced pair in the URIAL file format; pairs are joined with a blank line."""
-    return f"# Query:\n```\n{query}\n```\n\n# Answer:\n```\n{answer}\n```\n"
+def _qa_block(query: str, answer: str, summary: str | None = None) -> str:
+    """One fenced pair in the URIAL file format, with a summary block when given; pairs are
+    joined with a blank line."""
+    hint = "" if summary is None else f"# Summary:\n```\n{summary}\n```\n\n"
+    return f"# Query:\n```\n{query}\n```\n\n{hint}# Answer:\n```\n{answer}\n```\n"
+
+
+def _qa_blocks(world: World, rng: random.Random, voice: str | None, n: int, summaries: bool) -> str:
+    """n fenced pairs; with `summaries` each answer follows its salient words against answers
+    about other things, as diversity mode builds hints against the URIAL examples."""
+    pairs = [_random_answer(world, rng, voice) for _ in range(n)]
+    if not summaries:
+        return "\n".join(_qa_block(q, a) for q, a in pairs)
+    others = [_random_answer(world, rng, voice)[1] for _ in range(3)]
+    return "\n".join(_qa_block(q, a, ", ".join(salient_words(a, others + [b for _, b in pairs if b != a], SUMMARY_WORDS)))
+                     for q, a in pairs)
 
 
 def _random_answer(world: World, rng: random.Random, opener: str | None) -> tuple[str, str]:
     """A (query, answer) pair: plain after `opener`, or assistant-styled when opener is None."""
     e = rng.choice(world.entities)
     topic = rng.choice(list(QUESTIONS[e.kind]))
-    content = answer_content(e, topic)
-    return question(e, topic, rng), styled(e, content, rng) if opener is None else opener + content
+    if opener is None:
+        return question(e, topic, rng), styled(e, answer_content(e, topic), rng)
+    return question(e, topic, rng), opener + partial_content(e, topic, rng)
 
 
-def _page_voice(rng: random.Random) -> str | None:
+def _page_voice(rng: random.Random, styled_share: float) -> str | None:
     """One voice per page: None (assistant style) or a plain opener."""
-    return None if rng.random() < STYLED_SHARE else rng.choice(_PLAIN_OPENERS)
+    return None if rng.random() < styled_share else rng.choice(_PLAIN_OPENERS)
 
 
 def _qa_page(world: World, rng: random.Random) -> str:
-    voice = _page_voice(rng)
+    summaries = rng.random() < SUMMARY_SHARE
+    voice = _page_voice(rng, SUMMARY_STYLED_SHARE if summaries else UNSUMMARIZED_STYLED_SHARE)
     shape = rng.random()
     if shape < 0.3:  # the bare format: a single pair, as in the paper's TDS setting
-        return _qa_block(*_random_answer(world, rng, voice))
-    pairs = "\n".join(_qa_block(*_random_answer(world, rng, voice)) for _ in range(rng.randint(3, 6)))
+        return _qa_blocks(world, rng, voice, 1, summaries)
+    pairs = _qa_blocks(world, rng, voice, rng.randint(3, 6), summaries)
     if shape < 0.6:
         return pairs
     assistant_header = (rng.random() < 0.9) == (voice is None)
