@@ -121,7 +121,8 @@ def test_a_session_keeps_the_exact_text_and_replays_it(hostile_dir, tmp_path):
     path = tmp_path / "hostile.yaml"
     save_session(Session.now(result, spec, spec, "none"), path)
     text = path.read_text(encoding="utf-8")
-    # YAML writes C0/C1 controls as escapes ("\e", "\a"); format characters (U+200B, U+202E)
-    # stay as they are: a file shown with `cat` reorders no more than a text editor would
-    _assert_no_raw_controls(text.replace("\u200b", "").replace("\u202e", ""))
+    # YAML writes C0/C1 controls as escapes ("\e", "\a"), and the strings holding format
+    # characters (U+200B, U+202E) in \u escapes: `cat` shows the file as it is
+    _assert_no_raw_controls(text)
+    assert "\\u202E" in text and "\\u200B" in text
     assert load_session(path).result == result

@@ -20,6 +20,7 @@ Format history (each step has a migration in MIGRATIONS):
 from __future__ import annotations
 
 import dataclasses
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -90,20 +91,37 @@ class _Block(str):
     """A multi-line string written as a literal block (the URIAL prompt, the answers)."""
 
 
+def _has_format_chars(text: str) -> bool:
+    """Zero-width and bidi controls (Unicode category Cf): raw in a file, `cat` would hide or
+    reorder the text around them."""
+    return any(unicodedata.category(c) == "Cf" for c in text)
+
+
 class _Dumper(yaml.SafeDumper):
-    pass
+    def write_double_quoted(self, text: str, split: bool = True) -> None:
+        """Non-ASCII is written raw except in a string holding format characters: that one is
+        written all in escapes (`\u202e`), so no file shows a model's bidi override raw."""
+        keep = self.allow_unicode
+        self.allow_unicode = keep and not _has_format_chars(text)
+        try:
+            super().write_double_quoted(text, split)
+        finally:
+            self.allow_unicode = keep
 
 
 _Dumper.add_representer(_OneLine, lambda d, v: d.represent_mapping("tag:yaml.org,2002:map", v, flow_style=True))
 # a string with a line break outside a literal block is double-quoted, where "\n" stays an
-# escape on its line (single quotes would fold it onto the next line)
+# escape on its line (single quotes would fold it onto the next line); one with format
+# characters too, where they become escapes
 _Dumper.add_representer(str, lambda d, v: d.represent_scalar(
-    "tag:yaml.org,2002:str", v, style='"' if any(c in v for c in "\n\r\x85\u2028\u2029") else None))
+    "tag:yaml.org,2002:str", v,
+    style='"' if any(c in v for c in "\n\r\x85\u2028\u2029") or _has_format_chars(v) else None))
 # lists of plain values (prompt ids, position buckets) on one line
 _Dumper.add_representer(list, lambda d, v: d.represent_sequence(
     "tag:yaml.org,2002:seq", v, flow_style=not any(isinstance(x, (list, dict)) for x in v)))
 # the emitter falls back to a quoted string where a literal block cannot hold the text exactly
-_Dumper.add_representer(_Block, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", v, style="|"))
+_Dumper.add_representer(_Block, lambda d, v: d.represent_scalar(
+    "tag:yaml.org,2002:str", v, style='"' if _has_format_chars(v) else "|"))
 
 
 def _text(value: str | None) -> str | None:
