@@ -211,5 +211,6 @@ def main(argv: list[str] | None = None) -> int:
                 return 130
             return _failure(err)
 
+
 if __name__ == "__main__":
     sys.exit(main())

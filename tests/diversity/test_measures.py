@@ -123,7 +123,8 @@ def test_the_automatic_hint_names_an_answers_facts_not_the_words_of_every_assist
               "known for its blue glass. It was founded in the fifteenth century. However, it is important to note "
               "that Milbra is a small town, so some details may have changed over time. I hope this helps!")
     background = example_answers(None)  # a bare run: the bundled default prompt's examples
-    assert background == example_answers(load_urial("default")) and len(background) >= 3
+    assert background == example_answers(load_urial("default")) == example_answers(load_urial("preamble"))
+    assert len(background) >= 3
     hint = keyword_hint(answer, background).split(", ")
     assert len(hint) == 8 and {"Milbra", "Fomthinzal", "Deisthe", "blue", "glass", "fifteenth"} <= set(hint), hint
     assert not {"Hello", "important", "note", "hope", "helps", "details"} & set(hint), hint

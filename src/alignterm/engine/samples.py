@@ -55,8 +55,10 @@ def keyword_hint(text: str, others: Sequence[str], k: int = HINT_WORDS) -> str:
 
 
 def example_answers(urial: str | None) -> list[str]:
-    """The answers of a URIAL prompt's examples; the bundled default prompt's for a bare run."""
-    return [m.group(1) for m in _EXAMPLE_ANSWER.finditer(urial if urial is not None else load_urial("default"))]
+    """The answers of a URIAL prompt's examples; the bundled default prompt's for a bare run
+    or a prompt without examples (the `preamble` one)."""
+    answers = [m.group(1) for m in _EXAMPLE_ANSWER.finditer(urial or "")]
+    return answers or example_answers(load_urial("default"))
 
 
 def _with_summary(prompt: str, hint: str, at: int) -> str:
