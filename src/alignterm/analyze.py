@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 from .atomic import atomic_write
-from .engine.backend import DecodingParams, ModelSpec
+from .engine.backend import CancelToken, DecodingParams, ModelSpec
 from .engine.errors import BadInput
 from .engine.prompts import check_query
 
@@ -32,6 +32,13 @@ class AnalyzeJob:
     out: Path | None
     top_k: int
     samples: "SamplesOptions | None" = None  # analyze --samples N: diversity mode (analyze_samples.py)
+    # set by the CLI's Ctrl-C handler: stops a run even when a library swallowed the interrupt
+    cancel: CancelToken = field(default_factory=CancelToken)
+
+    def check_interrupt(self) -> None:
+        """Raise KeyboardInterrupt if Ctrl-C was pressed (its exception may have been swallowed)."""
+        if self.cancel.cancelled:
+            raise KeyboardInterrupt
 
 
 def read_queries(path: str) -> list[dict[str, Any]]:
@@ -81,8 +88,10 @@ def records(job: AnalyzeJob, progress) -> Iterator[dict[str, Any]]:
     urial_text = load_urial(job.urial)
     comparator = Comparator.load(job.base, job.aligned, top_k=max(job.top_k, 1))
     for q in job.queries:
+        job.check_interrupt()
         extra = {k: v for k, v in q.items() if k != "query"}
-        result = comparator.compare(ComparisonRequest(q["query"], urial_text, job.params, live=False))
+        result = comparator.compare(ComparisonRequest(q["query"], urial_text, job.params, live=False), job.cancel)
+        job.check_interrupt()
         yield result_record(
             result,
             base_model=model_name(job.base),

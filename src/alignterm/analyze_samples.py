@@ -58,8 +58,10 @@ def samples_records(job: AnalyzeJob, progress) -> Iterator[dict[str, Any]]:
     embedder = SentenceEmbedder(opts.embedder) if opts.embedder else None  # fails before the models load
     sampler = Sampler(*load_pair(job.base, job.aligned), embedder=embedder)
     for q in job.queries:
+        job.check_interrupt()
         extra = {k: v for k, v in q.items() if k != "query"}
-        result = sampler.run(SamplingRequest(q["query"], opts.n, urial_text, job.params, opts.hint))
+        result = sampler.run(SamplingRequest(q["query"], opts.n, urial_text, job.params, opts.hint), job.cancel)
+        job.check_interrupt()
         yield samples_record(result, base_model=model_name(job.base), aligned_model=model_name(job.aligned),
                              urial=urial_name(job.urial), extra=extra)
         progress()

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .analyze import FORMATS
-from .engine.backend import BACKENDS, DEVICES, DTYPES, DecodingParams, ModelSpec
+from .engine.backend import BACKENDS, DEVICES, DTYPES, CancelToken, DecodingParams, ModelSpec
 from .engine.errors import AlignTermError, BadInput, is_out_of_memory
 
 
@@ -115,7 +115,7 @@ def decoding(args: argparse.Namespace) -> DecodingParams:
                           repetition_penalty=args.repetition_penalty, seed=args.seed)
 
 
-def _analyze(args: argparse.Namespace) -> int:
+def _analyze(args: argparse.Namespace, ctrl_c: CancelToken) -> int:
     from .analyze import AnalyzeJob, pick_format, read_queries, run_analyze
     from .analyze_samples import check_samples_flags
 
@@ -129,7 +129,7 @@ def _analyze(args: argparse.Namespace) -> int:
     fmt = pick_format(args.format, out)
     samples = check_samples_flags(args.samples, args.hint, args.embedder, fmt)
     job = AnalyzeJob(base, aligned, args.urial, decoding(args), queries, fmt, out,
-                     args.top_k, samples)
+                     args.top_k, samples, cancel=ctrl_c)
     return run_analyze(job)
 
 
@@ -153,17 +153,19 @@ def _app(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _ctrl_c_noted() -> Iterator[threading.Event]:
-    """Ctrl-C raises KeyboardInterrupt as usual, and is also remembered: an import it interrupts
-    (numpy, transformers' lazy modules) can leave a half-made module behind that fails later as an
-    ImportError or a "missing module", and that must still read as an interrupt, not a broken model."""
-    pressed = threading.Event()
+def _ctrl_c_noted() -> Iterator[CancelToken]:
+    """Ctrl-C raises KeyboardInterrupt as usual, and also cancels the token it yields, which
+    `analyze` runs check between tokens. An import it interrupts (numpy, transformers' lazy
+    modules) can leave a half-made module behind that fails later as an ImportError or a
+    "missing module", and a library may swallow the exception: either way it must still
+    read as an interrupt, not a broken model, and stop the run."""
+    pressed = CancelToken()
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
         yield pressed
         return
 
     def note(signum, frame):
-        pressed.set()
+        pressed.cancel()
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, note)
@@ -173,9 +175,9 @@ def _ctrl_c_noted() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, ctrl_c: CancelToken) -> int:
     if args.command == "analyze":
-        return _analyze(args)
+        return _analyze(args, ctrl_c)
     if args.command == "demo-models":
         return _demo_models(args)
     return _app(args)
@@ -202,11 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     with _ctrl_c_noted() as ctrl_c:
         try:
-            return _run(args)
+            return _run(args, ctrl_c)
         except BrokenPipeError:
             return 0
         except (KeyboardInterrupt, Exception) as err:
-            if isinstance(err, KeyboardInterrupt) or ctrl_c.is_set():
+            if isinstance(err, KeyboardInterrupt) or ctrl_c.cancelled:
                 print("alignterm: interrupted", file=sys.stderr)
                 return 130
             return _failure(err)

@@ -21,7 +21,7 @@ from textual.widgets._footer import FooterKey
 
 from alignterm.engine.backend import CancelToken, DecodingParams
 from alignterm.engine.compare import ComparisonRequest
-from alignterm.engine.demo import ALIGNED_DIR
+from alignterm.engine.demo import ALIGNED_DIR, QUERIES_FILE
 from alignterm.engine.events import RunFinished, TokenEvent
 from alignterm.engine.prompts import load_urial
 from alignterm.sessions import SessionStore, load_session
@@ -193,6 +193,32 @@ sys.exit(main(sys.argv[1:]))
 def test_ctrl_c_that_a_library_turns_into_another_error_still_reads_interrupted():
     proc = subprocess.run([sys.executable, "-c", CONVERTED_INTERRUPT, "analyze", "--query", "hi", "--format", "jsonl"],
                           capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stderr, proc.stdout) == (130, "alignterm: interrupted\n", "")
+
+
+SWALLOWED_INTERRUPT = """
+import os, signal, sys
+from alignterm.engine import backend, compare
+
+real = backend.load_pair
+
+def load_pair(*args, **kwargs):  # a library whose bare `except:` swallows the interrupt, then loading goes on
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        signal.pause()
+    except BaseException:
+        pass
+    return real(*args, **kwargs)
+
+compare.load_pair = load_pair
+from alignterm.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_that_a_library_swallows_still_stops_the_run():
+    proc = subprocess.run([sys.executable, "-c", SWALLOWED_INTERRUPT, "analyze", "--queries", str(QUERIES_FILE),
+                           "--format", "jsonl"], capture_output=True, text=True, timeout=120)
     assert (proc.returncode, proc.stderr, proc.stdout) == (130, "alignterm: interrupted\n", "")
 
 
