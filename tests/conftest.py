@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,16 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "alignterm", *args], capture_output=True, text=True, timeout=timeout
     )
+
+
+def analyze_records(folder: Path, queries: list[str], *flags: str) -> list[dict]:
+    """`alignterm analyze` on `queries` (ids q0, q1, ...) with `flags`, written to JSONL; its records."""
+    qfile = folder / "q.jsonl"
+    qfile.write_text("".join(json.dumps({"id": f"q{i}", "query": q}) + "\n" for i, q in enumerate(queries)))
+    out = folder / "out.jsonl"
+    proc = run_cli("analyze", "--queries", str(qfile), "-o", str(out), *flags)
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(line) for line in out.read_text().splitlines()]
 
 
 def one_clear_line(proc: subprocess.CompletedProcess) -> str:

@@ -9,18 +9,12 @@ from transformers import AutoModelForCausalLM
 from alignterm.engine import shift
 from alignterm.engine.demo import ALIGNED_DIR, BASE_DIR
 
-from ..conftest import make_random_model, one_clear_line, run_cli
+from ..conftest import analyze_records, make_random_model, one_clear_line, run_cli
 
 
 @pytest.fixture(scope="module")
 def analyzed(tmp_path_factory, queries):
-    folder = tmp_path_factory.mktemp("analyze")
-    qfile = folder / "q.jsonl"
-    qfile.write_text("".join(json.dumps({"id": f"q{i}", "query": q}) + "\n" for i, q in enumerate(queries[:3])))
-    out = folder / "out.jsonl"
-    proc = run_cli("analyze", "--queries", str(qfile), "-o", str(out), "--max-new-tokens", "60", "--top-k", "3")
-    assert proc.returncode == 0, proc.stderr
-    return [json.loads(line) for line in out.read_text().splitlines()]
+    return analyze_records(tmp_path_factory.mktemp("analyze"), queries[:3], "--max-new-tokens", "60", "--top-k", "3")
 
 
 def test_one_record_per_query_in_the_design_shape(analyzed, queries):

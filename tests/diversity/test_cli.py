@@ -8,20 +8,14 @@ import pytest
 from alignterm.display import visible
 from alignterm.engine.samples import SIDES
 
-from ..conftest import one_clear_line, run_cli
+from ..conftest import analyze_records, one_clear_line, run_cli
 
 TRICKY = "<script>alert(1)</script> Tell me about Kasla & co."
 
 
 @pytest.fixture(scope="module")
 def jsonl(tmp_path_factory, queries):
-    folder = tmp_path_factory.mktemp("samples")
-    qfile = folder / "q.jsonl"
-    qfile.write_text("".join(json.dumps({"id": f"q{i}", "query": q}) + "\n" for i, q in enumerate(queries[:2])))
-    out = folder / "out.jsonl"
-    proc = run_cli("analyze", "--queries", str(qfile), "--samples", "3", "--max-new-tokens", "40", "-o", str(out))
-    assert proc.returncode == 0, proc.stderr
-    return [json.loads(line) for line in out.read_text().splitlines()]
+    return analyze_records(tmp_path_factory.mktemp("samples"), queries[:2], "--samples", "3", "--max-new-tokens", "40")
 
 
 def test_one_record_per_query_with_samples_and_measures(jsonl, queries):

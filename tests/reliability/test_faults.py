@@ -137,22 +137,28 @@ async def test_resizing_to_40x12_and_back_while_streaming(make_app, comparator, 
 
 # ---- Ctrl-C while the models load ---------------------------------------------------------
 
-LOAD_MARKERS = """
-import sys
+def _cli_with_load_pair(definition: str) -> str:
+    """A child process running the CLI with the engine's `load_pair` replaced by `definition`
+    (a `def load_pair(...)`, which may call `real`, the true one)."""
+    return f"""
+import os, signal, sys
 from alignterm.engine import backend, compare
 
 real = backend.load_pair
+{definition}
+compare.load_pair = load_pair
+from alignterm.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
 
+
+LOAD_MARKERS = _cli_with_load_pair("""
 def load_pair(*args, **kwargs):  # says when loading starts and ends; loads for real
     print("loading", flush=True)
     pair = real(*args, **kwargs)
     print("loaded", flush=True)
     return pair
-
-compare.load_pair = load_pair
-from alignterm.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
+""")
 
 
 def test_ctrl_c_while_loading_the_models_exits_130_with_one_line(wide_dir):
@@ -173,21 +179,14 @@ def test_ctrl_c_while_loading_the_models_exits_130_with_one_line(wide_dir):
     assert before_loaded, "every interrupt came after loading: the test proved nothing"
 
 
-CONVERTED_INTERRUPT = """
-import os, signal, sys
-from alignterm.engine import compare
-
+CONVERTED_INTERRUPT = _cli_with_load_pair("""
 def load_pair(*args, **kwargs):  # a library that turns the interrupt into its own error, as numpy's import does
     try:
         os.kill(os.getpid(), signal.SIGINT)
         signal.pause()
     except KeyboardInterrupt:
         raise ImportError("cannot load module more than once per process")
-
-compare.load_pair = load_pair
-from alignterm.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
+""")
 
 
 def test_ctrl_c_that_a_library_turns_into_another_error_still_reads_interrupted():
@@ -196,12 +195,7 @@ def test_ctrl_c_that_a_library_turns_into_another_error_still_reads_interrupted(
     assert (proc.returncode, proc.stderr, proc.stdout) == (130, "alignterm: interrupted\n", "")
 
 
-SWALLOWED_INTERRUPT = """
-import os, signal, sys
-from alignterm.engine import backend, compare
-
-real = backend.load_pair
-
+SWALLOWED_INTERRUPT = _cli_with_load_pair("""
 def load_pair(*args, **kwargs):  # a library whose bare `except:` swallows the interrupt, then loading goes on
     try:
         os.kill(os.getpid(), signal.SIGINT)
@@ -209,11 +203,7 @@ def load_pair(*args, **kwargs):  # a library whose bare `except:` swallows the i
     except BaseException:
         pass
     return real(*args, **kwargs)
-
-compare.load_pair = load_pair
-from alignterm.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
+""")
 
 
 def test_ctrl_c_that_a_library_swallows_still_stops_the_run():
