@@ -19,7 +19,7 @@ import torch
 from alignterm.engine.backend import DecodingParams, ModelSpec, load_pair
 from alignterm.engine.compare import Comparator, ComparisonRequest
 from alignterm.engine.demo import ALIGNED_DIR, BASE_DIR, GGUF_DIR, demo_queries
-from alignterm.engine.prompts import stop_cut
+from alignterm.engine.samples import GrowingAnswer
 from alignterm.engine.sampling import generate_with
 
 from .common import best_of, random_llama, report
@@ -36,12 +36,13 @@ def _run_ours(comparator: Comparator, query: str, n: int):
 def generated(backend, prompt_ids: list[int], n: int, stops: bool) -> int:
     """How many tokens greedy decoding takes to end this answer: up to the end of sequence, or
     (base side) up to the token that completes a stop string; n at most."""
-    ids: list[int] = []
+    answer = GrowingAnswer(backend.tokenizer, stops)
+    count = 0
     for step in generate_with(backend.scorer(), prompt_ids, DecodingParams(max_new_tokens=n), backend.context_length):
-        ids.append(step.id)
-        if step.id in backend.tokenizer.eos_ids or (stops and stop_cut(backend.tokenizer.decode(ids)) is not None):
+        count += 1
+        if answer.add(step.id):
             break
-    return len(ids)
+    return count
 
 
 def raw_transformers(base, aligned, a_prompt, b_prompt, a_gen, b_gen, a_len, b_len) -> None:

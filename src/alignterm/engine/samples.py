@@ -54,10 +54,11 @@ def keyword_hint(text: str, others: Sequence[str], k: int = HINT_WORDS) -> str:
     return ", ".join(diversity.salient_words(text, others, k))
 
 
-def example_answers(urial: str | None) -> list[str]:
+@lru_cache(maxsize=8)
+def example_answers(urial: str | None) -> tuple[str, ...]:
     """The answers of a URIAL prompt's examples; the bundled default prompt's for a bare run
-    or a prompt without examples (the `preamble` one)."""
-    answers = [m.group(1) for m in _EXAMPLE_ANSWER.finditer(urial or "")]
+    or a prompt without examples (the `preamble` one). Cached: every automatic hint asks."""
+    answers = tuple(m.group(1) for m in _EXAMPLE_ANSWER.finditer(urial or ""))
     return answers or example_answers(load_urial("default"))
 
 
@@ -151,7 +152,7 @@ class SentenceEmbedder:
         return self._model.encode(texts, convert_to_numpy=True).tolist()
 
 
-class _Answer:
+class GrowingAnswer:
     """One sample as it grows: its tokens, and why it ended (None while it goes on). Base sides stop
     at `# Query` / `# User` and drop the closing fence, as in a comparison."""
 
@@ -257,7 +258,7 @@ class Sampler:
         for i, (prompt_ids, seed) in enumerate(zip(prompts, seeds)):
             if cancel.cancelled:
                 return
-            answer = _Answer(backend.tokenizer, stops=side != "aligned")
+            answer = GrowingAnswer(backend.tokenizer, stops=side != "aligned")
             if backend.kind == "remote":  # a server samples on its side; its scorers hold only a top-k
                 steps = backend.generate(prompt_ids, replace(params, seed=seed))
             else:
@@ -277,7 +278,7 @@ class Sampler:
                     cancel: CancelToken) -> list[Sample]:
         """All samples of one prompt at once, one batched step per token, until every one has ended."""
         backend = self.aligned if side == "aligned" else self.base
-        answers = [_Answer(backend.tokenizer, stops=side != "aligned") for _ in seeds]
+        answers = [GrowingAnswer(backend.tokenizer, stops=side != "aligned") for _ in seeds]
         steps = backend.generate_batch(prompt_ids, params, seeds)
         try:
             for tokens in steps:
