@@ -9,6 +9,7 @@ listed. The store never rewrites a file it reads.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,16 +79,23 @@ class SessionStore:
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root) if root is not None else default_dir()
+        # names handed out but perhaps not written yet (an autosave still in its thread): two
+        # saves of the same query in the same second must not get one name, or the later
+        # write would replace the other session
+        self._claimed: set[Path] = set()
+        self._lock = threading.Lock()
 
     def new_path(self, session: Session) -> Path:
-        """A fresh file name: the run's time and the query's first words."""
+        """A fresh file name, never handed out before: the run's time and the query's first words."""
         stamp = re.sub(r"[^0-9T]", "", session.created[:19]).replace("T", "-") or "session"
         stem = f"{stamp}-{slug(session.result.query)}"
         path = self.root / f"{stem}{SUFFIX}"
         n = 2
-        while path.exists():
-            path = self.root / f"{stem}-{n}{SUFFIX}"
-            n += 1
+        with self._lock:
+            while path.exists() or path in self._claimed:
+                path = self.root / f"{stem}-{n}{SUFFIX}"
+                n += 1
+            self._claimed.add(path)
         return path
 
     def save(self, session: Session) -> Path:
