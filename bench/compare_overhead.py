@@ -38,7 +38,8 @@ def generated(backend, prompt_ids: list[int], n: int, stops: bool) -> int:
     (base side) up to the token that completes a stop string; n at most."""
     answer = GrowingAnswer(backend.tokenizer, stops)
     count = 0
-    for step in generate_with(backend.scorer(), prompt_ids, DecodingParams(max_new_tokens=n), backend.context_length):
+    for step in generate_with(backend.scorer(), prompt_ids, DecodingParams(max_new_tokens=n), backend.context_length,
+                             backend.tokenizer.vocab_size):
         count += 1
         if answer.add(step.id):
             break

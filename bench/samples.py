@@ -38,7 +38,8 @@ def _one(name: str, path: str) -> None:
     def one_by_one() -> None:
         scorer = backend.scorer()
         for seed in seeds:
-            for _ in generate_with(scorer, prompt, replace(params, seed=seed), backend.context_length):
+            for _ in generate_with(scorer, prompt, replace(params, seed=seed), backend.context_length,
+                                   backend.tokenizer.vocab_size):
                 pass
 
     def raw() -> None:

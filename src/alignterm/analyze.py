@@ -79,14 +79,16 @@ def model_name(spec: ModelSpec) -> str:
     return str(p.resolve()) if p.exists() else spec.spec
 
 
-def records(job: AnalyzeJob, progress) -> Iterator[dict[str, Any]]:
+def records(job: AnalyzeJob, progress: "_Progress") -> Iterator[dict[str, Any]]:
     """Load the pair once, then compare each query; yields DESIGN §3 records."""
     from .engine.compare import Comparator, ComparisonRequest
     from .engine.prompts import load_urial, urial_name
     from .formats.record import result_record
 
     urial_text = load_urial(job.urial)
-    comparator = Comparator.load(job.base, job.aligned, top_k=max(job.top_k, 1))
+    comparator = Comparator.load(job.base, job.aligned, top_k=max(job.top_k, 1), progress=progress.loading)
+    if comparator.vocab.notice:
+        print(f"alignterm: note: {comparator.vocab.notice}", file=sys.stderr)
     for q in job.queries:
         job.check_interrupt()
         extra = {k: v for k, v in q.items() if k != "query"}
@@ -111,14 +113,29 @@ def run_analyze(job: AnalyzeJob) -> int:
     for q in job.queries:
         check_query(q["query"])
     err = Console(stderr=True)
-    with Progress(console=err, transient=True, disable=len(job.queries) < 2 or not err.is_terminal) as bar:
-        task = bar.add_task("comparing", total=len(job.queries))
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
+        progress = _Progress(bar, len(job.queries))
         if job.out is None:
-            _write(job, sys.stdout, lambda: bar.advance(task))
+            _write(job, sys.stdout, progress)
         else:
             with atomic_write(job.out) as f:
-                _write(job, f, lambda: bar.advance(task))
+                _write(job, f, progress)
     return 0
+
+
+class _Progress:
+    """analyze's line on stderr (a terminal only, drawn by rich): how far the model load is, then the queries."""
+
+    def __init__(self, bar, total: int) -> None:
+        self._bar = bar
+        self._task = bar.add_task("loading the models…", total=total)
+
+    def loading(self, step: str, detail: str = "") -> None:
+        self._bar.update(self._task, description=f"{step} {detail}".strip())
+
+    def __call__(self) -> None:
+        """One more query done."""
+        self._bar.update(self._task, advance=1, description="comparing")
 
 
 def _write(job: AnalyzeJob, out, progress) -> None:

@@ -125,9 +125,9 @@ def test_output_layers_padded_to_different_widths_give_the_same_measures(compara
     other_scorer.set_context(result.base.prompt_ids)
     own, other = own_scorer.score(ids), other_scorer.score(ids)
     padded = torch.cat([other, torch.full((other.shape[0], 47), -1e4)], dim=-1)  # 2048 wide vs 2001
-    piece = comparator.base.tokenizer.piece
-    plain = measure("aligned", 0, ids, own, other, piece, 5)
-    wide = measure("aligned", 0, ids, own, padded, piece, 5)
+    texts = [t.text for t in result.aligned.tokens]
+    plain = measure("aligned", 0, ids, own, other, texts, comparator.vocab, 5)
+    wide = measure("aligned", 0, ids, own, padded, texts, comparator.vocab, 5)
     assert [(t.other_rank, t.shift) for t in wide] == [(t.other_rank, t.shift) for t in plain]
     assert all(abs(a.kl - b.kl) < 1e-5 for a, b in zip(wide, plain))
 

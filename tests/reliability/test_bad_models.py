@@ -91,6 +91,18 @@ def test_a_hub_id_while_offline_is_one_line(tmp_path):
     assert "someorg/some-model" in line and "cannot be reached (offline?)" in line
 
 
+def test_a_mistyped_hub_id_fails_at_once_with_one_line(tmp_path):
+    """Without HF_HUB_OFFLINE, transformers retried the unreachable hub for about a minute,
+    printing a `Retrying in 8s` line each time, before its error."""
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"} | {"HF_HOME": str(tmp_path / "hf")}
+    proc = subprocess.run([sys.executable, "-m", "alignterm", "analyze", "--query", "hi",
+                           "--base", "foo/bar-not-a-model", "--aligned", str(ALIGNED_DIR)],
+                          check=False, capture_output=True, text=True, env=env, timeout=300)
+    line = one_line(proc.returncode, proc.stderr)
+    assert "foo/bar-not-a-model" in line
+    assert "cannot be reached (offline?)" in line or "no such model on the Hugging Face hub" in line
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU: --device cuda is valid here")
 def test_device_cuda_without_a_gpu_is_one_line(capfd):
     code, _, err = cli(capfd, "analyze", "--query", "hi", "--device", "cuda")

@@ -14,7 +14,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence
 
-from .errors import AlignTermError, BadInput, TokenizerMismatch
+from .errors import AlignTermError, BadInput
+from .token_text import lone_token_text
 
 if TYPE_CHECKING:  # torch stays a lazy import: the TUI must paint before it loads
     import torch
@@ -74,8 +75,8 @@ class Tokenizer(Protocol):
     """The slice of a tokenizer the engine needs."""
 
     vocab_size: int
-    bos_id: int | None
-    eos_ids: frozenset[int]
+    bos_id: int | None  # the BOS a prompt starts with; None where the tokenizer adds none
+    eos_ids: frozenset[int]  # every id that ends an answer
     lists_vocab: bool  # False where vocab() is unavailable (a server): vocabularies are compared by a probe
 
     def encode(self, text: str, *, add_bos: bool = False) -> list[int]:
@@ -85,24 +86,28 @@ class Tokenizer(Protocol):
         """Ids to text, exactly as the model would write it."""
 
     def piece(self, token_id: int) -> str:
-        """The text of one token on its own (may be a partial UTF-8 character)."""
+        """One token's text out of context (a top-k entry): its own bytes, `<0xHH>` for a partial character."""
 
     def vocab(self) -> list[str]:
-        """Every token's string form by id, to compare two tokenizers."""
+        """Every token's string form by id (padded output rows excluded), to compare two tokenizers."""
+
+    def special_ids(self) -> frozenset[int]:
+        """Ids of special, added or reserved tokens: the ones a fine-tune may rename (engine/vocab.py)."""
 
     def chat_ids(self, query: str) -> list[int]:
         """The prompt ids of `query` in the model's chat template, ready for the answer."""
 
 
 class TokenizerBase:
-    """What every adapter's tokenizer shares: BOS handling and the per-token text table.
+    """What every adapter's tokenizer shares: BOS handling and the lone-token text table.
 
-    An adapter supplies `_encode_plain(text)` (no special tokens added) and `decode`.
+    An adapter supplies `_encode_plain(text)` (no special tokens added), `decode` and
+    `_token_bytes(id)`.
     """
 
     vocab_size: int
     bos_id: int | None
-    lists_vocab = True  # False for a server, which cannot list its vocabulary (see check_same_vocab)
+    lists_vocab = True  # False for a server, which cannot list its vocabulary (see engine/vocab.py)
 
     def _encode_plain(self, text: str) -> list[int]:
         raise NotImplementedError
@@ -116,12 +121,18 @@ class TokenizerBase:
             ids = [self.bos_id, *ids]
         return ids
 
-    @cached_property
-    def _pieces(self) -> list[str]:
-        return [self.decode([i]) for i in range(self.vocab_size)]
+    def _token_bytes(self, token_id: int) -> bytes:
+        """The bytes one token is shown by alone (a word piece with its leading space; a byte token as `<0xE4>`)."""
+        raise NotImplementedError
 
     def piece(self, token_id: int) -> str:
-        return self._pieces[token_id] if 0 <= token_id < self.vocab_size else ""
+        if token_id not in self._pieces:
+            self._pieces[token_id] = lone_token_text(self._token_bytes(token_id)) if 0 <= token_id < self.vocab_size else ""
+        return self._pieces[token_id]
+
+    @cached_property
+    def _pieces(self) -> dict[int, str]:
+        return {}
 
 
 class Scorer(Protocol):
@@ -281,13 +292,14 @@ def resolve_kind(spec: ModelSpec) -> str:
     return "hf"
 
 
-def load_backend(spec: ModelSpec) -> Backend:
-    """Load the model named by `spec` with the adapter that serves it."""
+def load_backend(spec: ModelSpec, progress: Callable[[str], None] | None = None) -> Backend:
+    """Load the model named by `spec` with the adapter that serves it; `progress(text)` hears how far
+    a download or a weight load is, where the adapter can tell (transformers)."""
     kind = resolve_kind(spec)
     if kind == "hf":
         from .hf import HFBackend
 
-        return HFBackend.load(spec)
+        return HFBackend.load(spec, progress)
     if kind == "gguf":
         from .gguf import GGUFBackend
 
@@ -297,45 +309,25 @@ def load_backend(spec: ModelSpec) -> Backend:
     return RemoteBackend.load(spec)
 
 
-# Text whose tokenization tells two vocabularies apart when a server cannot list its own
-VOCAB_PROBE = (
-    "Hello! Sure, I'd be happy to help. However, it is important to note: 3.14 km/h, "
-    "naïve café, 日本語, emoji 🙂\n\t# Query:\n```\n<|user|>"
-)
-
-
-def check_same_vocab(base: Backend, aligned: Backend) -> None:
-    """Refuse a pair whose tokenizers differ: ranks across models need one vocabulary."""
-    if not (base.tokenizer.lists_vocab and aligned.tokenizer.lists_vocab):
-        pb, pa = base.tokenizer.encode(VOCAB_PROBE, add_bos=True), aligned.tokenizer.encode(VOCAB_PROBE, add_bos=True)
-        if pb != pa:
-            raise TokenizerMismatch(
-                f"base and aligned tokenizers differ: they split a probe text into different tokens "
-                f"({base.name}: {pb[:8]}... / {aligned.name}: {pa[:8]}...)"
-            )
-        return
-    vb, va = base.tokenizer.vocab(), aligned.tokenizer.vocab()
-    if len(vb) != len(va):
-        raise TokenizerMismatch(
-            f"base and aligned tokenizers differ: {len(vb)} vs {len(va)} tokens ({base.name} / {aligned.name})"
-        )
-    for i, (b, a) in enumerate(zip(vb, va)):
-        if b != a:
-            raise TokenizerMismatch(
-                f"base and aligned tokenizers differ: token {i} is {b!r} in the base and {a!r} in the aligned model"
-            )
-
-
 def load_pair(base: ModelSpec, aligned: ModelSpec, progress: Callable[[str, str], None] | None = None) -> tuple[Backend, Backend]:
     """Load both models and check they share a vocabulary; `progress(step, detail)` hears each step."""
-    say = progress or (lambda step, detail="": None)
-    say("loading the base model…", base.spec)
-    b = load_backend(base)
-    say("loading the aligned model…", aligned.spec)
-    a = load_backend(aligned)
-    say("checking the vocabularies match…", "")
-    check_same_vocab(b, a)
+    b, a, _ = load_checked_pair(base, aligned, progress)
     return b, a
+
+
+def load_checked_pair(base: ModelSpec, aligned: ModelSpec, progress: Callable[[str, str], None] | None = None):
+    """`load_pair`, with the vocabulary the two share (engine/vocab.py: SharedVocab)."""
+    from .vocab import shared_vocab
+
+    say = progress or (lambda step, detail="": None)
+    loaded = []
+    for model, spec in (("base", base), ("aligned", aligned)):
+        step = f"loading the {model} model…"
+        say(step, spec.spec)
+        loaded.append(load_backend(spec, lambda text, step=step: say(f"{step} {text}", "")))
+    b, a = loaded
+    say("checking the vocabularies match…", "")
+    return b, a, shared_vocab(b, a)
 
 
 def existing_path(spec: str) -> Path | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Generator, Iterator, Sequence
 
 from . import shift
-from .backend import Backend, CancelToken, DecodingParams, ModelSpec, Step, TopK, load_pair
+from .backend import Backend, CancelToken, DecodingParams, ModelSpec, Step, TopK, load_checked_pair
 from .errors import AlignTermError, BadInput, ContextOverflow
 from .events import (
     ComparisonResult,
@@ -30,6 +30,8 @@ from .events import (
     TopEntry,
 )
 from .prompts import base_prompt, check_query, may_start_stop, stop_cut, strip_closing
+from .token_text import TextStream
+from .vocab import SharedVocab, shared_vocab
 
 if TYPE_CHECKING:
     import torch
@@ -76,27 +78,32 @@ def measure(
     ids: Sequence[int],
     own: "torch.Tensor",
     other: "torch.Tensor",
-    pieces,
+    texts: Sequence[str],
+    vocab: "SharedVocab",
     top_k: int,
 ) -> list[TokenEvent]:
     """Token events for ids (positions start..), from own and other model logits [T, V]."""
     import torch
 
-    # output layers may be padded past the shared tokenizer, to different widths: rank over the common part
-    width = min(own.shape[-1], other.shape[-1])
-    own, other = own[..., :width], other[..., :width].to(own.device)
-    ids_t = torch.tensor(list(ids), device=own.device)
+    # Output layers may be padded past the tokenizers: a model's own measures are over its
+    # tokens, the cross-model ones (rank, KL) over the ids both models share.
+    other_side = "base" if side == "aligned" else "aligned"
+    own, other = own[..., : vocab.sizes[side]], other[..., : vocab.sizes[other_side]].to(own.device)
+    width = min(own.shape[-1], other.shape[-1], vocab.size)
+    ids_own = torch.tensor(list(ids), device=own.device)
+    ids_t = ids_own.clamp(max=width - 1)  # a foreign id has no measure under the other model: nulled in _event
     own_lp = torch.log_softmax(own, -1)
     other_lp = torch.log_softmax(other, -1)
-    ranks = shift.ranks(other, ids_t)
+    ranks = shift.ranks(other[..., :width], ids_t)
+    shared_own, shared_other = own[..., :width], other[..., :width]
     # KL(P_align || P_base) on both sides: for the base side "other" is the aligned model
-    kl = shift.kl_divergence(own, other) if side == "aligned" else shift.kl_divergence(other, own)
-    k = min(top_k, own.shape[-1])
-    own_top = own_lp.topk(k, dim=-1)
-    other_top = other_lp.topk(k, dim=-1)
+    kl = (shift.kl_divergence(shared_own, shared_other) if side == "aligned"
+          else shift.kl_divergence(shared_other, shared_own))
+    own_top = own_lp.topk(min(top_k, own_lp.shape[-1]), dim=-1)
+    other_top = other_lp.topk(min(top_k, other_lp.shape[-1]), dim=-1)
     rows = zip(
         ids,
-        own_lp.gather(-1, ids_t[:, None])[:, 0].tolist(),
+        own_lp.gather(-1, ids_own[:, None])[:, 0].tolist(),
         other_lp.gather(-1, ids_t[:, None])[:, 0].tolist(),
         ranks.tolist(),
         kl.tolist(),
@@ -106,26 +113,30 @@ def measure(
         other_top.values.tolist(),
     )
     return [
-        _event(side, start + i, tid, pieces, lp, olp, rank, d, zip(ti, tv), zip(oi, ov))
-        for i, (tid, lp, olp, rank, d, ti, tv, oi, ov) in enumerate(rows)
+        _event(side, start + i, tid, text, vocab, lp, olp, rank, d, zip(ti, tv), zip(oi, ov))
+        for i, ((tid, lp, olp, rank, d, ti, tv, oi, ov), text) in enumerate(zip(rows, texts))
     ]
 
 
-def _event(side: Side, position: int, tid: int, pieces, lp: float, olp: float, rank: int, kl: float | None,
-           top, other_top, rank_exact: bool = True) -> TokenEvent:
-    """One TokenEvent; `top` / `other_top` are (id, logprob) pairs."""
+def _event(side: Side, position: int, tid: int, text: str, vocab: "SharedVocab", lp: float, olp: float | None,
+           rank: int | None, kl: float | None, top, other_top, rank_exact: bool = True) -> TokenEvent:
+    """One TokenEvent; `top` / `other_top` are (id, logprob) pairs. A token the other model
+    cannot produce (`vocab.foreign`) gets no measure under it: unavailable, never guessed."""
+    own_piece, other_piece = vocab.pieces[side], vocab.pieces["base" if side == "aligned" else "aligned"]
+    if not vocab.shared(tid) or rank is None:
+        olp, rank, kl, other_top = None, None, None, ()
     return TokenEvent(
         side=side,
         position=position,
         id=tid,
-        text=pieces(tid),
+        text=text,
         logprob=lp,
         other_logprob=olp,
         other_rank=rank,
-        shift=shift.category(rank),
+        shift=shift.category(rank) if rank is not None else None,
         kl=kl,
-        top=tuple(TopEntry(a, pieces(a), b) for a, b in top),
-        other_top=tuple(TopEntry(a, pieces(a), b) for a, b in other_top),
+        top=tuple(TopEntry(a, own_piece(a), b) for a, b in top),
+        other_top=tuple(TopEntry(a, other_piece(a), b) for a, b in other_top),
         rank_exact=rank_exact,
     )
 
@@ -148,32 +159,33 @@ def measure_topk(
     ids: Sequence[int],
     own: "torch.Tensor | list[TopK]",
     other: "torch.Tensor | list[TopK]",
-    pieces,
+    texts: Sequence[str],
+    vocab: "SharedVocab",
     top_k: int,
 ) -> list[TokenEvent]:
     """Token events where either model is known only by a server's top-k: ranks beyond k are bounds, KL is None."""
     own = own if isinstance(own, list) else as_topk(own, ids, top_k)
     other = other if isinstance(other, list) else as_topk(other, ids, top_k)
     events = []
-    for i, (tid, mine, theirs) in enumerate(zip(ids, own, other)):
+    for i, (tid, text, mine, theirs) in enumerate(zip(ids, texts, own, other)):
         rank, exact = theirs.rank()
         top = zip(mine.ids[:top_k], mine.logprobs)
         other_top = zip(theirs.ids[:top_k], theirs.logprobs)
-        events.append(_event(side, start + i, tid, pieces, mine.token_logprob, theirs.token_logprob, rank, None,
+        events.append(_event(side, start + i, tid, text, vocab, mine.token_logprob, theirs.token_logprob, rank, None,
                              top, other_top, exact))
     return events
 
 
 def measure_unscored(
-    side: Side, start: int, ids: Sequence[int], own: "torch.Tensor | list[TopK]", pieces, top_k: int
+    side: Side, start: int, ids: Sequence[int], own: "torch.Tensor | list[TopK]", texts: Sequence[str],
+    vocab: "SharedVocab", top_k: int
 ) -> list[TokenEvent]:
     """Token events with the own model's measures only: the other model cannot score given tokens."""
     own = own if isinstance(own, list) else as_topk(own, ids, top_k)
     return [
-        TokenEvent(side=side, position=start + i, id=tid, text=pieces(tid), logprob=mine.token_logprob,
-                   other_logprob=None, other_rank=None, shift=None, kl=None,
-                   top=tuple(TopEntry(a, pieces(a), b) for a, b in zip(mine.ids[:top_k], mine.logprobs)))
-        for i, (tid, mine) in enumerate(zip(ids, own))
+        _event(side, start + i, tid, text, vocab, mine.token_logprob, None, None, None,
+               zip(mine.ids[:top_k], mine.logprobs), ())
+        for i, (tid, text, mine) in enumerate(zip(ids, texts, own))
     ]
 
 
@@ -186,7 +198,10 @@ class _SideRun:
         self.steps: Generator[Step, None, None] = own.generate(prompt_ids, params)  # type: ignore[assignment]
         self.stops = stops  # the base side stops at "# Query" and drops the closing fence
         self.held: list[Step] = []  # may still turn out to be fence + stop string
-        self.unscored: list[Step] = []
+        self.text = TextStream(own.tokenizer.decode, prompt_ids)  # each kept token's text in context
+        self.partial: list[Step] = []  # kept, but ending inside a character: no text yet
+        self.unscored: list[Step] = []  # kept, with their texts in `texts`, not yet measured
+        self.texts: list[str] = []
         self.events: list[TokenEvent] = []
         self.reason = ""
         self.started = time.perf_counter()
@@ -204,7 +219,7 @@ class _SideRun:
         elif step.id in self.own.tokenizer.eos_ids:
             self._finish("eos")
         elif not self.stops:
-            self.unscored.append(step)
+            self._keep([step])
         else:
             self.held.append(step)
             text = self._held_text()
@@ -214,31 +229,47 @@ class _SideRun:
                 self._finish("stop")
                 return
             while self.held and not may_start_stop(text):
-                self.unscored.append(self.held.pop(0))
+                self._keep([self.held.pop(0)])
                 text = self._held_text()
 
     def cancel(self) -> None:
-        self.unscored.extend(self.held)
+        self._keep(self.held)
         self.held = []
         self._finish("cancelled")
 
+    def _keep(self, steps: list[Step]) -> None:
+        """Steps that are part of the answer: each gets its text once its character is whole."""
+        for step in steps:
+            self.partial.append(step)
+            texts = self.text.push(step.id)
+            if texts is not None:
+                self._texts_known(texts)
+
+    def _texts_known(self, texts: list[str]) -> None:
+        """The partial steps' texts are known (engine/token_text.py): they can be measured."""
+        self.texts += texts
+        self.unscored += self.partial
+        self.partial = []
+
     def _held_text(self) -> str:
-        return self.own.tokenizer.decode([s.id for s in self.held])
+        return self.text.peek([s.id for s in self.held])
 
     def _release_before(self, cut: int) -> None:
         """Keep the held tokens that end at or before `cut` characters."""
         kept: list[Step] = []
         for s in self.held:
             kept.append(s)
-            if len(self.own.tokenizer.decode([k.id for k in kept])) > cut:
+            if len(self.text.peek([k.id for k in kept])) > cut:
                 kept.pop()
                 break
-        self.unscored.extend(kept)
+        self._keep(kept)
         self.held = []
 
     def _finish(self, reason: str) -> None:
         if self.stops and reason in ("eos", "length") and self.held:
             self._release_before(strip_closing(self._held_text(), len(self._held_text())))
+        if self.partial:  # the answer ends inside a character: what is left is its text (U+FFFD)
+            self._texts_known(self.text.flush())
         self.reason = reason
         self.elapsed = time.perf_counter() - self.started
         self.steps.close()  # a server's stream is closed now (stop string, cancel), not when collected
@@ -253,10 +284,11 @@ class _SideRun:
 class Comparator:
     """A loaded base/aligned pair and the scorers that keep their prompt caches between runs."""
 
-    def __init__(self, base: Backend, aligned: Backend, top_k: int = 10) -> None:
+    def __init__(self, base: Backend, aligned: Backend, top_k: int = 10, vocab: SharedVocab | None = None) -> None:
         self.base = base
         self.aligned = aligned
         self.top_k = top_k
+        self.vocab = vocab or shared_vocab(base, aligned)  # `notice` says how the vocabularies differ, if they do
         # None where a model cannot score given tokens: that side's measures are unavailable
         self._under_base = base.scorer() if base.can_score else None  # aligned tokens, base + URIAL context
         self._under_base_bare = base.scorer() if base.can_score else None  # aligned tokens, base + bare context
@@ -267,8 +299,8 @@ class Comparator:
     @classmethod
     def load(cls, base: ModelSpec, aligned: ModelSpec, top_k: int = 10, progress=None) -> "Comparator":
         """Load both models (checking their vocabularies match); `progress(step, detail)` hears each step."""
-        b, a = load_pair(base, aligned, progress)
-        return cls(b, a, top_k=top_k)
+        b, a, vocab = load_checked_pair(base, aligned, progress)
+        return cls(b, a, top_k=top_k, vocab=vocab)
 
     def prompts(self, query: str, urial: str | None) -> tuple[list[int], list[int]]:
         """The aligned model's and the base model's prompt ids for `query`."""
@@ -390,17 +422,18 @@ class Comparator:
         import torch
 
         steps, run.unscored = run.unscored, []
+        texts, run.texts = run.texts, []
         ids = [s.id for s in steps]
         rows = [s.logits for s in steps]
         own = rows if isinstance(rows[0], TopK) else torch.stack(rows)
         start = len(run.events)
         if scorer is None:
-            events = measure_unscored(run.side, start, ids, own, self.base.tokenizer.piece, self.top_k)
+            events = measure_unscored(run.side, start, ids, own, texts, self.vocab, self.top_k)
             run.events.extend(events)
             return events, []
-        events = self._events(run.side, start, ids, own, scorer.score(ids))
+        events = self._events(run.side, start, ids, texts, own, scorer.score(ids))
         run.events.extend(events)
-        bare = self._events(run.side, start, ids, own, bare_scorer.score(ids)) if bare_scorer else []
+        bare = self._events(run.side, start, ids, texts, own, bare_scorer.score(ids)) if bare_scorer else []
         return events, bare
 
     def _live_chunk(self, side: Side) -> int:
@@ -408,13 +441,13 @@ class Comparator:
         scoring = self.base if side == "aligned" else self.aligned
         return REMOTE_LIVE_CHUNK if scoring.kind == "remote" and scoring.can_score else 1
 
-    def _events(self, side: Side, start: int, ids, own, other) -> list[TokenEvent]:
+    def _events(self, side: Side, start: int, ids, texts, own, other) -> list[TokenEvent]:
         if isinstance(own, list) or isinstance(other, list):  # a server's top-k on either side
-            return measure_topk(side, start, ids, own, other, self.base.tokenizer.piece, self.top_k)
-        return measure(side, start, ids, own, other, self.base.tokenizer.piece, self.top_k)
+            return measure_topk(side, start, ids, own, other, texts, self.vocab, self.top_k)
+        return measure(side, start, ids, own, other, texts, self.vocab, self.top_k)
 
     def _text(self, run: _SideRun) -> str:
-        return run.own.tokenizer.decode([e.id for e in run.events])
+        return "".join(e.text for e in run.events)
 
     def _side_result(self, run: _SideRun, prompt_ids: list[int]) -> SideResult:
         return SideResult(
@@ -459,7 +492,7 @@ class Comparator:
                 return None
             parts.append(self._under_base.score(ids[start : start + RESCORE_CHUNK]))
         other = [row for part in parts for row in part] if isinstance(parts[0], list) else _cat(parts)
-        tokens = self._events("aligned", 0, ids, own, other)
+        tokens = self._events("aligned", 0, ids, [t.text for t in result.aligned.tokens], own, other)
         if urial is None:
             bare_tokens = tokens
         elif result.aligned_bare is not None:

@@ -7,6 +7,8 @@ context at once without loading the file twice.
 
 from __future__ import annotations
 
+import ctypes
+from functools import cached_property
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -45,25 +47,69 @@ def check_gguf_file(spec: str) -> Path:
 
 
 class GGUFTokenizer(TokenizerBase):
-    """The GGUF's own tokenizer, through llama.cpp."""
+    """The GGUF's own tokenizer, through llama.cpp, with llama.cpp's own BOS and end-of-generation rules."""
 
     def __init__(self, llm, chat_template: str | None) -> None:
+        import llama_cpp
+
         self._llm = llm
         self._model = llm._model
-        self.vocab_size = llm.n_vocab()
+        vocab = self._model.vocab
+        attrs = [llama_cpp.llama_vocab_get_attr(vocab, i) for i in range(llm.n_vocab())]
+        # a converter pads the vocabulary to the output rows with `[PAD…]` tokens, typed unused
+        # (older converters: unknown): they are not tokens
+        padding = llama_cpp.LLAMA_TOKEN_ATTR_UNUSED | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN
+        self.vocab_size = len(attrs)
+        while self.vocab_size > 1 and attrs[self.vocab_size - 1] & padding:
+            self.vocab_size -= 1
+        not_ordinary = (llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+                        | llama_cpp.LLAMA_TOKEN_ATTR_UNUSED | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN)
+        self._special = frozenset(i for i, a in enumerate(attrs) if a & not_ordinary)
+        self._byte_tokens = frozenset(i for i, a in enumerate(attrs) if a & llama_cpp.LLAMA_TOKEN_ATTR_BYTE)
         bos = llm.token_bos()
-        self.bos_id = bos if bos >= 0 else None
-        self.eos_ids = frozenset(t for t in (llm.token_eos(), self._model.token_eot()) if t >= 0)
+        # the BOS a prompt starts with: only where the file says to add one (Qwen2.5's says not to)
+        self.bos_id = bos if bos >= 0 and llama_cpp.llama_vocab_get_add_bos(vocab) else None
+        # llama.cpp's end-of-generation set (eos, eot, eom, <|end_of_text|>, ...), as its own server stops on
+        self.eos_ids = frozenset(i for i in self._special | {llm.token_eos()} if llama_cpp.llama_vocab_is_eog(vocab, i))
         self.chat_template = chat_template
 
     def _encode_plain(self, text: str) -> list[int]:
         return self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
+    def _token_bytes(self, token_id: int) -> bytes:
+        if token_id in self._byte_tokens:  # SentencePiece byte fallback: shown as <0x20>, never as the space of "▁"
+            return self._model.token_get_text(token_id).encode()
+        return self._raw(token_id)
+
+    def _piece_bytes(self, token_id: int) -> bytes:
+        import llama_cpp
+
+        size = 64
+        while True:  # llama.cpp answers minus the size it needs when the buffer is too small
+            buf = ctypes.create_string_buffer(size)
+            n = llama_cpp.llama_token_to_piece(self._model.vocab, token_id, buf, size, 0, True)
+            if n >= 0:
+                return buf.raw[:n]
+            size = -n
+
     def decode(self, ids: Sequence[int]) -> str:
-        return self._llm.detokenize(list(ids), special=True).decode("utf-8", errors="replace")
+        # each token's own bytes joined, as llama.cpp's detokenizer does (special tokens as text)
+        return b"".join(self._raw(i) for i in ids).decode("utf-8", errors="replace")
+
+    def _raw(self, token_id: int) -> bytes:
+        if token_id not in self._bytes:
+            self._bytes[token_id] = self._piece_bytes(token_id)
+        return self._bytes[token_id]
+
+    @cached_property
+    def _bytes(self) -> dict[int, bytes]:
+        return {}
 
     def vocab(self) -> list[str]:
         return [self._model.token_get_text(i) for i in range(self.vocab_size)]
+
+    def special_ids(self) -> frozenset[int]:
+        return self._special
 
     def chat_ids(self, query: str) -> list[int]:
         if not self.chat_template:
@@ -72,7 +118,7 @@ class GGUFTokenizer(TokenizerBase):
             )
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        bos = self.decode([self.bos_id]) if self.bos_id is not None else ""
+        bos = self.decode([self._llm.token_bos()]) if self._llm.token_bos() >= 0 else ""
         eos = self.decode([self._llm.token_eos()])
         formatter = Jinja2ChatFormatter(self.chat_template, eos_token=eos, bos_token=bos, add_generation_prompt=True)
         text = formatter(messages=[{"role": "user", "content": query}]).prompt
@@ -163,7 +209,7 @@ class GGUFBackend:
         # back for the next one, which also reuses the KV cache of a shared prompt prefix.
         scorer = self._idle.pop() if self._idle else self.scorer()
         try:
-            yield from generate_with(scorer, prompt_ids, params, self.context_length)
+            yield from generate_with(scorer, prompt_ids, params, self.context_length, self.tokenizer.vocab_size)
         finally:
             self._idle.append(scorer)
 

@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Iterator, Sequence
 
 import torch
 
 from .backend import CachedScorer, DecodingParams, ModelSpec, Step, TokenizerBase, existing_path
 from .errors import AlignTermError, BadInput, ModelLoadError, OutOfMemory, is_out_of_memory
+from .load_progress import Report, transformers_progress
 from .prompts import read_chat_template
 from .sampling import generate_with
 
 # "org/name" or "name": what a hub id looks like; anything else is meant as a local path
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+HUB_TIMEOUT_S = 10.0
+_BYTE_TOKEN = re.compile(r"<0x[0-9A-Fa-f]{2}>")
+# Special tokens that end a generation whatever the config says: llama.cpp's own list
+# (llama-vocab.cpp, special_eog_ids), so a model stops on the same ids through HF and GGUF.
+EOG_NAMES = frozenset({
+    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>",
+    "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<|return|>", "<|call|>",
+})
+
 
 
 def pick_device(requested: str) -> str:
@@ -56,7 +67,32 @@ def _source(spec: str) -> str:
         return str(path)
     if spec.startswith((".", "/", "~")) or not _HUB_ID.match(spec):
         raise BadInput(f"model path not found: {spec}")
+    _check_hub(spec)
     return spec
+
+
+def _check_hub(repo: str) -> None:
+    """A hub id must be in the local cache or known to the hub, found out in seconds: transformers
+    itself retries an unreachable hub for about a minute, printing a line per retry."""
+    from huggingface_hub import HfApi, constants, try_to_load_from_cache
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    if isinstance(try_to_load_from_cache(repo, "config.json"), str):
+        return
+    unreachable = ModelLoadError(
+        f"cannot load {repo}: no such local folder, it is not in the Hugging Face cache, and the hub cannot be "
+        "reached (offline?): give a local model folder, or download it where there is a network")
+    if constants.HF_HUB_OFFLINE:
+        raise unreachable
+    try:
+        HfApi().model_info(repo, timeout=HUB_TIMEOUT_S)
+    except GatedRepoError:
+        return  # it exists; the download says what access it needs
+    except RepositoryNotFoundError:
+        raise ModelLoadError(f"cannot load {repo}: no such local folder, and no such model on the Hugging Face hub "
+                             "(or it is private: log in with `hf auth login`)") from None
+    except Exception:  # the network's many errors (DNS, refused, timeout, proxy) all mean the same here
+        raise unreachable from None
 
 
 class HFTokenizer(TokenizerBase):
@@ -65,7 +101,7 @@ class HFTokenizer(TokenizerBase):
     def __init__(self, tok, eos_ids: set[int], chat_template: str | None) -> None:
         self._tok = tok
         self.vocab_size = len(tok)
-        self.bos_id = tok.bos_token_id
+        self.bos_id = _added_bos(tok)
         self.eos_ids = frozenset(eos_ids)
         self.chat_template = chat_template
 
@@ -75,8 +111,33 @@ class HFTokenizer(TokenizerBase):
     def decode(self, ids: Sequence[int]) -> str:
         return self._tok.decode(list(ids), skip_special_tokens=False, clean_up_tokenization_spaces=False)
 
+    def _token_bytes(self, token_id: int) -> bytes:
+        added = self._tok.added_tokens_decoder.get(token_id)
+        if added is not None:
+            return added.content.encode()
+        token = self._tok.convert_ids_to_tokens(token_id)
+        if _BYTE_TOKEN.fullmatch(token):  # SentencePiece byte fallback: shown as <0x20>, never as the space of "▁"
+            return token.encode()
+        if self._byte_level:  # GPT-2 style: each byte is stored as one printable character
+            return bytes(self._byte_of[c] for c in token)
+        return token.replace("\u2581", " ").encode()
+
+    @cached_property
+    def _byte_of(self) -> dict[str, int]:
+        from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+        return {c: b for b, c in bytes_to_unicode().items()}
+
+    @cached_property
+    def _byte_level(self) -> bool:
+        decoder = getattr(getattr(self._tok, "backend_tokenizer", None), "decoder", None)
+        return decoder is not None and b'"ByteLevel"' in decoder.__getstate__()
+
     def vocab(self) -> list[str]:
         return self._tok.convert_ids_to_tokens(list(range(self.vocab_size)))
+
+    def special_ids(self) -> frozenset[int]:
+        return frozenset(self._tok.added_tokens_decoder)
 
     def chat_ids(self, query: str) -> list[int]:
         """The aligned model's prompt for `query`: its chat template with a generation prompt."""
@@ -91,6 +152,12 @@ class HFTokenizer(TokenizerBase):
             tokenize=False,
         )
         return self.encode(text)
+
+
+def _added_bos(tok) -> int | None:
+    """The BOS id the tokenizer puts before a text; None where it adds none (Qwen2.5 has none to add)."""
+    bos = tok.bos_token_id
+    return bos if bos is not None and tok("a")["input_ids"][:1] == [bos] else None
 
 
 class HFScorer(CachedScorer):
@@ -134,8 +201,9 @@ class HFBackend:
         self.context_length = int(getattr(cfg, "max_position_embeddings", 0) or 2048)
 
     @classmethod
-    def load(cls, spec: ModelSpec) -> "HFBackend":
-        """Load a folder or hub id; errors become one-line ModelLoadErrors."""
+    def load(cls, spec: ModelSpec, progress: Report | None = None) -> "HFBackend":
+        """Load a folder or hub id; errors become one-line ModelLoadErrors. `progress(text)` hears
+        how far the download and the weight loading are."""
         from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
         from transformers.utils import logging as hf_logging
 
@@ -147,13 +215,15 @@ class HFBackend:
         template = read_chat_template(spec.chat_template) if spec.chat_template else None
         try:
             tok = AutoTokenizer.from_pretrained(source, trust_remote_code=spec.trust_remote_code)
-            model = AutoModelForCausalLM.from_pretrained(
-                source, dtype=dtype, trust_remote_code=spec.trust_remote_code
-            )
+            with transformers_progress(progress) as tqdm_class:
+                model = AutoModelForCausalLM.from_pretrained(
+                    source, dtype=dtype, trust_remote_code=spec.trust_remote_code, tqdm_class=tqdm_class
+                )
             model.to(device).eval()
         except Exception as err:  # transformers raises many types; the user needs the one line
             raise _load_error(spec, device, err) from None
-        eos = {tok.eos_token_id} - {None}
+        eos = {tok.eos_token_id} | {i for i, t in tok.added_tokens_decoder.items() if t.special and t.content in EOG_NAMES}
+        eos -= {None}
         try:
             gen_eos = GenerationConfig.from_pretrained(source).eos_token_id
         except Exception:  # a folder without generation_config.json is normal
@@ -165,7 +235,7 @@ class HFBackend:
         return HFScorer(self.model)
 
     def generate(self, prompt_ids: Sequence[int], params: DecodingParams) -> Iterator[Step]:
-        return generate_with(self.scorer(), prompt_ids, params, self.context_length)
+        return generate_with(self.scorer(), prompt_ids, params, self.context_length, self.tokenizer.vocab_size)
 
     def generate_batch(self, prompt_ids: Sequence[int], params: DecodingParams, seeds: Sequence[int]) -> Iterator[list[int]]:
         """len(seeds) samples of one prompt in lockstep: the prompt is computed once, its KV cache
@@ -186,8 +256,9 @@ class HFBackend:
         logits = out.logits[0, -1].float().expand(len(seeds), -1)
         gens = [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
         histories = [list(prompt_ids) for _ in seeds]
+        vocab = self.tokenizer.vocab_size  # padded output rows are not tokens
         for i in range(budget):
-            tokens = [pick_token(logits[r], params, histories[r], gens[r]) for r in range(len(seeds))]
+            tokens = [pick_token(logits[r, :vocab], params, histories[r], gens[r]) for r in range(len(seeds))]
             for history, token in zip(histories, tokens):
                 history.append(token)
             yield tokens

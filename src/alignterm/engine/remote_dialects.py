@@ -13,6 +13,7 @@ from typing import Any, Generator, Iterator, Sequence
 from .backend import DecodingParams, Step, TopK
 from .errors import BadInput
 from .remote import Client, RemoteError, shape_error
+from .token_text import REPLACEMENT
 
 TOP_K = 10  # top-k asked of servers: ranks 1..10 exact, categories exact (they need ranks 1..3)
 END = -1  # the id a generation ends with at the model's end of sequence: servers do not stream that token
@@ -200,7 +201,12 @@ class LlamaCppPython(Dialect):
         return ids
 
     def detokenize(self, ids: list[int]) -> str:
-        return "".join(self.piece(i) for i in ids)
+        try:
+            return self._ask("/extras/detokenize", {"tokens": list(ids)}, lambda a: a["text"])
+        except RemoteError as err:
+            if err.status == 500:  # the ids end inside a UTF-8 character, which the server refuses to decode
+                return "".join(self.piece(i) for i in ids) + REPLACEMENT
+            raise
 
     def _piece(self, token_id: int) -> str:
         try:

@@ -263,7 +263,7 @@ class Sampler:
                 steps = backend.generate(prompt_ids, replace(params, seed=seed))
             else:
                 steps = generate_with(self._scorers[side], prompt_ids, replace(params, seed=seed),
-                                      backend.context_length)
+                                      backend.context_length, backend.tokenizer.vocab_size)
             try:
                 for step in steps:
                     if cancel.cancelled:

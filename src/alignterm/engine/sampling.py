@@ -27,8 +27,10 @@ def pick_token(logits: torch.Tensor, params: DecodingParams, history: list[int],
     return int(torch.multinomial(probs, 1, generator=gen))
 
 
-def generate_with(scorer, prompt_ids: Sequence[int], params: DecodingParams, context_length: int) -> Iterator[Step]:
-    """Generation on an incremental scorer: one cached forward step per token."""
+def generate_with(scorer, prompt_ids: Sequence[int], params: DecodingParams, context_length: int,
+                  vocab_size: int) -> Iterator[Step]:
+    """Generation on an incremental scorer: one cached forward step per token. Only the tokenizer's
+    `vocab_size` tokens can be drawn: the rows an output layer is padded with are not tokens."""
     scorer.set_context(prompt_ids)
     history = list(prompt_ids)
     gen = None
@@ -36,7 +38,7 @@ def generate_with(scorer, prompt_ids: Sequence[int], params: DecodingParams, con
         gen = torch.Generator(device=scorer.next_logits.device).manual_seed(params.seed)
     budget = min(params.max_new_tokens, context_length - len(prompt_ids))
     for i in range(budget):
-        logits = scorer.next_logits
+        logits = scorer.next_logits[:vocab_size]
         tok = pick_token(logits, params, history, gen)
         history.append(tok)
         yield Step(tok, logits)

@@ -376,6 +376,8 @@ class AlignTermApp(App[int]):
             return  # a session with other models was opened while these loaded
         self.comparator = comparator
         self.load_step = ""
+        if comparator.vocab.notice:
+            self.notify(comparator.vocab.notice, severity="warning", timeout=15)
         self._set_placeholders("Type a query and press Enter.")
         self._update_status()
         if self._pending_query is not None:

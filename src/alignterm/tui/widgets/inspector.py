@@ -68,8 +68,11 @@ class TokenInspector(Static):
             (f"“{visible_whitespace(t.text)}”", "bold reverse"),
             "  ",
         )
+        if not t.text:  # docs/decisions.md, "Token text"
+            head.append("part of a character, shown on the token that completes it  ", style="italic")
         if t.shift is None:
-            head.append(f"not scored: the {other} model's server cannot score given tokens", style="italic")
+            head.append(f"not scored: the {other} model's server cannot score given tokens, or its vocabulary "
+                        "lacks this token", style="italic")
         else:
             rank = str(t.other_rank) if t.rank_exact else f"> {t.other_rank - 1}"
             head.append(t.shift, style=self._category_style(t.shift))
