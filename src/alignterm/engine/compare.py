@@ -431,10 +431,29 @@ class Comparator:
             events = measure_unscored(run.side, start, ids, own, texts, self.vocab, self.top_k)
             run.events.extend(events)
             return events, []
-        events = self._events(run.side, start, ids, texts, own, scorer.score(ids))
+        events = self._events(run.side, start, ids, texts, own, self._score(scorer, ids))
         run.events.extend(events)
-        bare = self._events(run.side, start, ids, texts, own, bare_scorer.score(ids)) if bare_scorer else []
+        bare = self._events(run.side, start, ids, texts, own, self._score(bare_scorer, ids)) if bare_scorer else []
         return events, bare
+
+    def _score(self, scorer, ids: list[int]):
+        """The other model's rows along `ids`. A foreign id (engine/vocab.py) is not fed to it, since
+        it has no such token: its row, and the next token's, come from the context without it."""
+        if all(self.vocab.shared(i) for i in ids):
+            return scorer.score(ids)
+        import torch
+
+        rows, run = [], []
+        for i in [*ids, None]:
+            if i is not None and self.vocab.shared(i):
+                run.append(i)
+                continue
+            if run:
+                rows.append(scorer.score(run))
+                run = []
+            if i is not None:
+                rows.append(scorer.next_logits.unsqueeze(0))
+        return torch.cat(rows)
 
     def _live_chunk(self, side: Side) -> int:
         """Tokens scored per call while streaming: one locally, REMOTE_LIVE_CHUNK on a server."""
@@ -490,7 +509,7 @@ class Comparator:
         for start in range(0, len(ids), RESCORE_CHUNK):
             if cancel is not None and cancel.cancelled:
                 return None
-            parts.append(self._under_base.score(ids[start : start + RESCORE_CHUNK]))
+            parts.append(self._score(self._under_base, ids[start : start + RESCORE_CHUNK]))
         other = [row for part in parts for row in part] if isinstance(parts[0], list) else _cat(parts)
         tokens = self._events("aligned", 0, ids, [t.text for t in result.aligned.tokens], own, other)
         if urial is None:
