@@ -1,4 +1,5 @@
-"""Shared fixtures: the bundled demo pair, loaded once per test session."""
+"""Shared fixtures, each defined once for the whole suite: the bundled demo pair (loaded once per
+test session), a comparison saved as a session, and the app on the loaded pair."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from alignterm.engine.backend import ModelSpec
+from alignterm.engine.backend import DecodingParams, ModelSpec
 from alignterm.engine.demo import ALIGNED_DIR, BASE_DIR, demo_queries
+
+APP_PARAMS = DecodingParams(max_new_tokens=96)  # make_app's default
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +31,37 @@ def comparator(demo_specs):
 @pytest.fixture(scope="session")
 def queries() -> list[str]:
     return [q["query"] for q in demo_queries()]
+
+
+@pytest.fixture(scope="session")
+def demo_query(queries) -> str:
+    return queries[0]
+
+
+@pytest.fixture(scope="session")
+def demo_session(comparator, demo_specs, queries):
+    """A real comparison on the demo pair, made once, as the session the session tests save and read."""
+    from alignterm.engine.compare import ComparisonRequest
+    from alignterm.engine.prompts import load_urial
+    from alignterm.sessions import Session
+
+    result = comparator.compare(ComparisonRequest(queries[0], load_urial("default"), DecodingParams(max_new_tokens=40)))
+    return Session.now(result, *demo_specs, "default")
+
+
+@pytest.fixture
+def make_app(demo_specs, comparator, demo_query):
+    """Build an AlignTermApp on the shared, already loaded demo pair."""
+    from alignterm.tui.app import AlignTermApp
+
+    def make(**options):
+        options.setdefault("comparator", comparator)
+        options.setdefault("params", APP_PARAMS)
+        options.setdefault("query", demo_query)
+        options.setdefault("monochrome", False)
+        return AlignTermApp(*demo_specs, **options)
+
+    return make
 
 
 def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -105,3 +105,47 @@ def test_mismatched_tokenizers_are_refused(tmp_path):
 def test_a_model_without_chat_template_as_aligned_is_refused():
     line = one_clear_line(run_cli("analyze", "--query", "hi", "--base", str(BASE_DIR), "--aligned", str(BASE_DIR)))
     assert "chat template" in line
+
+
+def _plain_logits(model_dir, ids: list[int]) -> torch.Tensor:
+    """A plain transformers forward pass: logits [len(ids), V]."""
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
+    with torch.inference_mode():
+        return model(input_ids=torch.tensor([ids])).logits[0]
+
+
+@pytest.mark.parametrize("side", ["aligned", "base"])
+def test_every_kl_is_kl_aligned_to_base_from_two_plain_forward_passes(analyzed, side):
+    """KL(P_align || P_base) at each position of either answer, each model reading it after its own prompt."""
+    for r in analyzed:
+        ids = [t["id"] for t in r[side]["tokens"]]
+        rows = {}
+        for model, model_dir in (("aligned", ALIGNED_DIR), ("base", BASE_DIR)):
+            prompt = r[model]["prompt_ids"]
+            rows[model] = torch.log_softmax(_plain_logits(model_dir, prompt + ids)[len(prompt) - 1 : -1], -1)
+        want = (rows["aligned"].exp() * (rows["aligned"] - rows["base"])).sum(-1)  # swapped, it differs by far
+        swapped = (rows["base"].exp() * (rows["base"] - rows["aligned"])).sum(-1)
+        got = torch.tensor([t["kl"] for t in r[side]["tokens"]])
+        assert (got - want).abs().max() < 1e-3
+        assert (got - swapped).abs().max() > 1e-2
+
+
+def test_closure_recomputed_from_the_exported_bare_and_urial_ranks(analyzed):
+    """The bare scores behind closure are in the record; their ranks, recomputed after the bare prompt
+    with a plain forward pass, and the URIAL ranks give the record's closure (pooled and per query)."""
+    pooled = {"bare": [0, 0], "urial": [0, 0]}  # shifted, all
+    for r in analyzed:
+        bare = r["aligned_bare"]
+        ids = [t["id"] for t in r["aligned"]["tokens"]]
+        assert [t["id"] for t in bare["tokens"]] == ids and bare["prompt_ids"] != r["base"]["prompt_ids"]
+        logits = _plain_logits(BASE_DIR, bare["prompt_ids"] + ids)[len(bare["prompt_ids"]) - 1 : -1]
+        chosen = logits.gather(-1, torch.tensor(ids)[:, None])
+        ranks = ((logits > chosen).sum(-1) + 1).tolist()
+        assert ranks == [t["other_rank"] for t in bare["tokens"]]
+        shifted = {"bare": sum(k >= 4 for k in ranks), "urial": sum(t["other_rank"] >= 4 for t in r["aligned"]["tokens"])}
+        for lens in pooled:
+            pooled[lens][0] += shifted[lens]
+            pooled[lens][1] += len(ids)
+        if shifted["bare"]:
+            assert abs(r["summary"]["closure"] - (1 - shifted["urial"] / shifted["bare"])) < 1e-9
+    assert pooled["bare"][0] > 0, "no shifted token under the bare prompt: closure would prove nothing"

@@ -147,3 +147,16 @@ def test_lone_tokens_never_look_alike(family):
         replaced = [i for i, piece in enumerate(pieces) if "\ufffd" in piece]
         assert all("\ufffd" in hf.decode([i]) for i in replaced)
         assert len(replaced) < 20 < sum("\ufffd" in hf.decode([i]) for i in range(family.vocab_size))
+
+
+def test_both_backends_stop_on_the_whole_end_of_generation_set(family):
+    """A Llama 3 answer that ends in <|end_of_text|> ends there on GGUF too (the aligned GGUF's eos is
+    <|eot_id|>; llama.cpp's end-of-generation set has both, and <|eom_id|>), as on HF."""
+    for hf_field, gguf_field in (("hf_base", "gguf_base"), ("hf_aligned", "gguf_aligned")):
+        hf = _comparator(family, "hf").base if hf_field == "hf_base" else _comparator(family, "hf").aligned
+        gguf = _comparator(family, "gguf").base if gguf_field == "gguf_base" else _comparator(family, "gguf").aligned
+        assert gguf.tokenizer.eos_ids == family.eog_ids  # llama_vocab_is_eog, read by the fixture builder
+        # HF also stops on its generation_config's ids, which a GGUF does not carry (Phi-3.5: <|assistant|>)
+        assert hf.tokenizer.eos_ids <= gguf.tokenizer.eos_ids | set(family.generation_eos_ids)
+        assert {family.aligned_end_id, family.base_end_id} <= hf.tokenizer.eos_ids
+    assert set(family.generation_eos_ids) & family.eog_ids <= _comparator(family, "hf").aligned.tokenizer.eos_ids

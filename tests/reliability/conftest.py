@@ -8,8 +8,6 @@ import pytest
 
 from alignterm.cli import main
 
-from ..sessions.conftest import demo_session  # noqa: F401  (fixtures shared with those suites)
-from ..tui.conftest import demo_query, make_app  # noqa: F401
 from .models import hostile_model, wide_model
 
 
@@ -45,11 +43,15 @@ def wide_dir(tmp_path_factory) -> Path:
     return wide_model(tmp_path_factory.mktemp("wide") / "model")
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def _one_core_left_free():
-    """torch on every core spins against the other tests' processes on a small machine (the app does this too)."""
-    import torch  # noqa: F401
+    """torch on every core spins against the other tests' processes on a small machine (the app does
+    this too); the thread count is given back after this folder, so no later test depends on it."""
+    import torch
 
     from alignterm.tui.app import reserve_a_core_for_the_ui
 
+    threads = torch.get_num_threads()
     reserve_a_core_for_the_ui()
+    yield
+    torch.set_num_threads(threads)

@@ -1,4 +1,4 @@
-"""TUI test helpers: the app on the real demo pair (loaded once per session), and waits."""
+"""TUI test helpers: waits, screen text, a steady tokens/s for snapshots (the app fixtures are in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,11 @@ import asyncio
 import time
 from dataclasses import replace
 
-import pytest
 from textual import events
 
-from alignterm.engine.backend import DecodingParams
 from alignterm.engine.events import RunFinished, SideFinished
-from alignterm.tui.app import AlignTermApp
 
-PARAMS = DecodingParams(max_new_tokens=96)
+from ..conftest import APP_PARAMS as PARAMS  # noqa: F401  (make_app's default, used by the tests here)
 
 
 class SteadyRate:
@@ -36,25 +33,6 @@ class SteadyRate:
 
     def __getattr__(self, name):
         return getattr(self._comparator, name)
-
-
-@pytest.fixture(scope="session")
-def demo_query(queries) -> str:
-    return queries[0]
-
-
-@pytest.fixture
-def make_app(demo_specs, comparator, demo_query):
-    """Build an AlignTermApp on the shared, already loaded demo pair."""
-
-    def make(**options) -> AlignTermApp:
-        options.setdefault("comparator", comparator)
-        options.setdefault("params", PARAMS)
-        options.setdefault("query", demo_query)
-        options.setdefault("monochrome", False)
-        return AlignTermApp(*demo_specs, **options)
-
-    return make
 
 
 async def wait_until(pilot, predicate, timeout: float = 60.0, settle: bool = True) -> None:

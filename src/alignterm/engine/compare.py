@@ -341,8 +341,9 @@ class Comparator:
             self._under_base.set_context(base_ids)
         if self._under_aligned is not None:
             self._under_aligned.set_context(aligned_ids)
+        bare_ids = self._base_ids(request.query, None) if bare else None
         if bare:
-            self._under_base_bare.set_context(self._base_ids(request.query, None))
+            self._under_base_bare.set_context(bare_ids)
         sides = (
             _SideRun("aligned", self.aligned, aligned_ids, params, stops=False),
             _SideRun("base", self.base, base_ids, params, stops=True),
@@ -376,6 +377,7 @@ class Comparator:
             summary=summarize_pair(sides[0].events, sides[1].events, aligned_bare),
             aligned_bare=aligned_bare,
             cancelled=cancel.cancelled,
+            bare_prompt_ids=bare_ids,
         )
         yield RunFinished(result)
 
@@ -406,6 +408,7 @@ class Comparator:
             query=request.query, urial=request.urial, params=request.params, aligned=aligned,
             base=self._side_result(run, base_ids), summary=summarize_pair(rescored.tokens, run.events, bare),
             aligned_bare=bare, cancelled=cancel.cancelled,
+            bare_prompt_ids=None if bare is None else self._base_ids(request.query, None),
         ))
 
     def compare(self, request: ComparisonRequest, cancel: CancelToken | None = None) -> ComparisonResult:

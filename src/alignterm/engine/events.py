@@ -148,6 +148,9 @@ class ComparisonResult:
     summary: Summary
     aligned_bare: list[TokenEvent] | None = None
     cancelled: bool = False
+    # the bare prompt the aligned_bare scores were read after (exported so closure can be recomputed);
+    # not part of a session file, nor of equality
+    bare_prompt_ids: list[int] | None = field(default=None, compare=False)
 
     def side(self, side: Side) -> SideResult:
         return self.aligned if side == "aligned" else self.base

@@ -9,22 +9,34 @@ import torch
 from .backend import DecodingParams, Step
 
 
-def pick_token(logits: torch.Tensor, params: DecodingParams, history: list[int], gen) -> int:
-    """Greedy argmax, or a sample after repetition penalty, temperature and top-p (in that order)."""
-    if params.repetition_penalty != 1.0 and history:
-        logits = logits.clone()
-        seen = torch.tensor(sorted(set(history)), device=logits.device)
-        vals = logits[seen]
-        logits[seen] = torch.where(vals > 0, vals / params.repetition_penalty, vals * params.repetition_penalty)
-    if params.greedy:
-        return int(logits.argmax())
-    probs = torch.softmax(logits / params.temperature, dim=-1)
+def penalized(logits: torch.Tensor, params: DecodingParams, history: list[int]) -> torch.Tensor:
+    """Logits after the repetition penalty over `history` (transformers' RepetitionPenaltyLogitsProcessor)."""
+    if params.repetition_penalty == 1.0 or not history:
+        return logits
+    logits = logits.clone()
+    seen = torch.tensor(sorted(set(history)), device=logits.device)
+    vals = logits[seen]
+    logits[seen] = torch.where(vals > 0, vals / params.repetition_penalty, vals * params.repetition_penalty)
+    return logits
+
+
+def sampling_weights(logits: torch.Tensor, params: DecodingParams, history: list[int]) -> torch.Tensor:
+    """What a sample is drawn from: repetition penalty, temperature, then top-p, in transformers'
+    order; unnormalized where top-p dropped tokens (multinomial normalizes)."""
+    probs = torch.softmax(penalized(logits, params, history) / params.temperature, dim=-1)
     if params.top_p < 1.0:
         sorted_p, order = probs.sort(descending=True)
         drop = sorted_p.cumsum(-1) - sorted_p > params.top_p
         sorted_p[drop] = 0.0
         probs = torch.zeros_like(probs).scatter(-1, order, sorted_p)
-    return int(torch.multinomial(probs, 1, generator=gen))
+    return probs
+
+
+def pick_token(logits: torch.Tensor, params: DecodingParams, history: list[int], gen) -> int:
+    """Greedy argmax (after the repetition penalty), or a sample from `sampling_weights`."""
+    if params.greedy:
+        return int(penalized(logits, params, history).argmax())
+    return int(torch.multinomial(sampling_weights(logits, params, history), 1, generator=gen))
 
 
 def generate_with(scorer, prompt_ids: Sequence[int], params: DecodingParams, context_length: int,

@@ -96,4 +96,7 @@ def result_record(
             "exact": exactness(result),
         }
     )
+    if result.aligned_bare is not None:  # DESIGN §3: closure can be recomputed from the output alone
+        record["aligned_bare"] = {"prompt_ids": result.bare_prompt_ids,
+                                  "tokens": [token_record(t, top_k) for t in result.aligned_bare]}
     return record
