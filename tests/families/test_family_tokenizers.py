@@ -67,14 +67,11 @@ def hf_prompts(tok, family: Family, side: str, query: str) -> list[list[int]]:
 
 
 def hf_greedy(model, prompt: list[int], stop: set[int], limit: int) -> list[int]:
-    """Greedy decoding by argmax, one full forward per token, until a stop id."""
-    out = list(prompt)
+    """transformers' own greedy decoding until a stop id (do_sample off: the real generation configs sample)."""
     with torch.no_grad():
-        for _ in range(limit):
-            out.append(int(model(input_ids=torch.tensor([out]), logits_to_keep=1).logits[0, -1].argmax()))
-            if out[-1] in stop:
-                break
-    return out[len(prompt) :]
+        out = model.generate(torch.tensor([prompt]), attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
+                             do_sample=False, max_new_tokens=limit, eos_token_id=sorted(stop), pad_token_id=min(stop))
+    return out[0, len(prompt) :].tolist()
 
 
 def gguf_logits(llm: llama_cpp.Llama, ids: list[int]) -> np.ndarray:

@@ -156,15 +156,17 @@ class Scorer(Protocol):
 class CachedScorer:
     """The shared half of every backend's scorer: context bookkeeping and prefix reuse.
 
-    An adapter supplies `_feed(ids) -> logits [len(ids), V]` (appending to its KV cache),
-    `_crop(keep)` (drop cached tokens from position `keep` on) and `_reset()`.
+    An adapter supplies `_feed(ids, last_only) -> logits [len(ids), V]` (appending to its KV
+    cache; [1, V] for the last token only when `last_only`, as a prompt needs: a 400-token
+    prompt's full logits over a 152k vocabulary would be 240 MB), `_crop(keep)` (drop cached
+    tokens from position `keep` on) and `_reset()`.
     """
 
     def __init__(self) -> None:
         self._ids: list[int] = []
         self._last: "torch.Tensor | None" = None  # [V] logits predicting the next token
 
-    def _feed(self, ids: Sequence[int]) -> "torch.Tensor":
+    def _feed(self, ids: Sequence[int], last_only: bool = False) -> "torch.Tensor":
         raise NotImplementedError
 
     def _crop(self, keep: int) -> None:
@@ -201,7 +203,7 @@ class CachedScorer:
         elif len(self._ids) > keep:
             self._crop(keep)
             del self._ids[keep:]
-        self._last = self._append(ids[keep:])[-1]
+        self._last = self._append(ids[keep:], last_only=True)[-1]
 
     def score(self, ids: Sequence[int]) -> "torch.Tensor":
         import torch
@@ -212,8 +214,8 @@ class CachedScorer:
         self._last = rows[-1]
         return out
 
-    def _append(self, ids: Sequence[int]) -> "torch.Tensor":
-        rows = self._feed(ids)
+    def _append(self, ids: Sequence[int], last_only: bool = False) -> "torch.Tensor":
+        rows = self._feed(ids, last_only)
         self._ids.extend(ids)
         return rows
 

@@ -137,17 +137,18 @@ class GGUFScorer(CachedScorer):
         self._ctx = LlamaContext(model=llm._model, params=llm.context_params, verbose=False)
         self._batch = LlamaBatch(n_tokens=self._n_batch, embd=0, n_seq_max=1, verbose=False)
 
-    def _feed(self, ids: Sequence[int]) -> torch.Tensor:
+    def _feed(self, ids: Sequence[int], last_only: bool = False) -> torch.Tensor:
         rows = []
         n_past = len(self._ids)
         for i in range(0, len(ids), self._n_batch):
             chunk = list(ids[i : i + self._n_batch])
-            self._batch.set_batch(batch=chunk, n_past=n_past, logits_all=True)
+            self._batch.set_batch(batch=chunk, n_past=n_past, logits_all=not last_only)  # else the last row only
             self._ctx.decode(self._batch)
-            logits = np.ctypeslib.as_array(self._ctx.get_logits(), shape=(len(chunk), self._n_vocab))
+            n_rows = 1 if last_only else len(chunk)
+            logits = np.ctypeslib.as_array(self._ctx.get_logits(), shape=(n_rows, self._n_vocab))
             rows.append(torch.from_numpy(logits.copy()))  # llama.cpp reuses that buffer
             n_past += len(chunk)
-        return torch.cat(rows)  # [len(ids), V]
+        return rows[-1] if last_only else torch.cat(rows)  # [len(ids), V], or [1, V]
 
     def _crop(self, keep: int) -> None:
         self._ctx.kv_cache_seq_rm(-1, keep, -1)

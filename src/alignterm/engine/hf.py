@@ -100,6 +100,7 @@ class HFTokenizer(TokenizerBase):
 
     def __init__(self, tok, eos_ids: set[int], chat_template: str | None) -> None:
         self._tok = tok
+        self._added = dict(tok.added_tokens_decoder)  # a property that rebuilds this dict on every call
         self.vocab_size = len(tok)
         self.bos_id = _added_bos(tok)
         self.eos_ids = frozenset(eos_ids)
@@ -112,7 +113,7 @@ class HFTokenizer(TokenizerBase):
         return self._tok.decode(list(ids), skip_special_tokens=False, clean_up_tokenization_spaces=False)
 
     def _token_bytes(self, token_id: int) -> bytes:
-        added = self._tok.added_tokens_decoder.get(token_id)
+        added = self._added.get(token_id)
         if added is not None:
             return added.content.encode()
         token = self._tok.convert_ids_to_tokens(token_id)
@@ -137,7 +138,7 @@ class HFTokenizer(TokenizerBase):
         return self._tok.convert_ids_to_tokens(list(range(self.vocab_size)))
 
     def special_ids(self) -> frozenset[int]:
-        return frozenset(self._tok.added_tokens_decoder)
+        return frozenset(self._added)
 
     def chat_ids(self, query: str) -> list[int]:
         """The aligned model's prompt for `query`: its chat template with a generation prompt."""
@@ -168,16 +169,16 @@ class HFScorer(CachedScorer):
         self._model = model
         self._cache = None
 
-    def _feed(self, ids: Sequence[int]) -> torch.Tensor:
+    def _feed(self, ids: Sequence[int], last_only: bool = False) -> torch.Tensor:
         from transformers import DynamicCache
 
         if self._cache is None:
             self._cache = DynamicCache(config=self._model.config)
         x = torch.tensor([list(ids)], device=self._model.device)
         with torch.inference_mode():
-            out = self._model(input_ids=x, cache=self._cache, use_cache=True)
+            out = self._model(input_ids=x, cache=self._cache, use_cache=True, logits_to_keep=1 if last_only else 0)
         self._cache = out.cache
-        return out.logits[0].float()  # [len(ids), V]
+        return out.logits[0].float()  # [len(ids), V], or [1, V]
 
     def _crop(self, keep: int) -> None:
         self._cache.crop(-(len(self._ids) - keep))
