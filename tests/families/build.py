@@ -460,54 +460,22 @@ def deterministic_torch():
 
 # ---------------------------------------------------------------- GGUF
 
-_LAYER_TENSORS = {  # HF Llama -> llama.cpp names, as in alignterm.engine.demo.gguf_export
-    "self_attn.q_proj.weight": "attn_q.weight", "self_attn.k_proj.weight": "attn_k.weight",
-    "self_attn.v_proj.weight": "attn_v.weight", "self_attn.o_proj.weight": "attn_output.weight",
-    "mlp.gate_proj.weight": "ffn_gate.weight", "mlp.up_proj.weight": "ffn_up.weight",
-    "mlp.down_proj.weight": "ffn_down.weight", "input_layernorm.weight": "attn_norm.weight",
-    "post_attention_layernorm.weight": "ffn_norm.weight",
-}
-
-
-def _permute_rope(w: np.ndarray, n_head: int) -> np.ndarray:
-    """HF stores Q/K rows for rotate-half RoPE; llama.cpp expects interleaved pairs."""
-    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
-
 
 def write_gguf(model, out: Path, name: str, tokenizer_kv: dict, chat_template: str | None) -> None:
     """The model as an f32 llama GGUF with the family's tokenizer.* keys (types kept as in the vocab file)."""
     import gguf
 
+    from alignterm.engine.demo.gguf_export import llama_tensors, llama_writer
+
     cfg = model.config
-    sd = {k: v.detach().float().numpy() for k, v in model.state_dict().items()}
-    w = gguf.GGUFWriter(str(out), "llama")
     # The name matters: llama.cpp gives Phi-3's special tokens rstrip only in a model named phi3.
-    w.add_name(name)
-    w.add_context_length(cfg.max_position_embeddings)
-    w.add_embedding_length(cfg.hidden_size)
-    w.add_block_count(cfg.num_hidden_layers)
-    w.add_feed_forward_length(cfg.intermediate_size)
-    w.add_head_count(cfg.num_attention_heads)
-    w.add_head_count_kv(cfg.num_key_value_heads)
-    w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
-    w.add_rope_freq_base(cfg.rope_parameters["rope_theta"])
-    w.add_rope_dimension_count(cfg.hidden_size // cfg.num_attention_heads)
-    w.add_vocab_size(cfg.vocab_size)
-    w.add_file_type(gguf.LlamaFileType.ALL_F32)
+    w = llama_writer(out, name, cfg, cfg.vocab_size)
     for key, (vtype, val, sub) in tokenizer_kv.items():
         w.add_key_value(key, val, gguf.GGUFValueType(vtype), None if sub is None else gguf.GGUFValueType(sub))
     if chat_template:
         w.add_chat_template(chat_template)
-    w.add_tensor("token_embd.weight", sd["model.embed_tokens.weight"])
-    for i in range(cfg.num_hidden_layers):
-        for src, dst in _LAYER_TENSORS.items():
-            t = sd[f"model.layers.{i}.{src}"]
-            if src.startswith("self_attn.q_proj"):
-                t = _permute_rope(t, cfg.num_attention_heads)
-            elif src.startswith("self_attn.k_proj"):
-                t = _permute_rope(t, cfg.num_key_value_heads)
-            w.add_tensor(f"blk.{i}.{dst}", np.ascontiguousarray(t))
-    w.add_tensor("output_norm.weight", sd["model.norm.weight"])  # tied: llama.cpp reuses token_embd
+    for tname, arr in llama_tensors({k: v.detach().float().numpy() for k, v in model.state_dict().items()}, cfg):
+        w.add_tensor(tname, arr)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

@@ -169,3 +169,25 @@ def test_both_backends_stop_on_the_whole_end_of_generation_set(family):
         assert hf.tokenizer.eos_ids <= gguf.tokenizer.eos_ids | set(family.generation_eos_ids)
         assert {family.aligned_end_id, family.base_end_id} <= hf.tokenizer.eos_ids
     assert set(family.generation_eos_ids) & family.eog_ids <= _comparator(family, "hf").aligned.tokenizer.eos_ids
+
+
+@pytest.mark.parametrize("name", ["llama2", "phi3"])
+def test_a_length_cut_gives_the_same_answer_on_hf_and_gguf(families, name):
+    """SentencePiece: the base answer cut right after a lone `▁` (held: it may start the closing fence)
+    or inside a character; HF's decoder drops a lone space that llama.cpp's keeps, so the held space
+    was kept on one backend and dropped on the other."""
+    family = families[name]
+    space = list(family.base_answer_ids).index(hf_tokenizer(family.hf_base).convert_tokens_to_ids("▁"))
+    for n in (space + 1, space + 2):  # ends on the space; ends inside the emoji after it
+        answers: dict[str, list] = {}
+        for backend in ("hf", "gguf"):
+            result = _comparator(family, backend).compare(
+                ComparisonRequest(family.queries[0], None, DecodingParams(max_new_tokens=n), live=False))
+            answers[backend] = [(t.id, t.text) for t in result.base.tokens]
+            assert result.base.finish_reason == "length"
+        assert answers["hf"] == answers["gguf"], n
+        if n == space + 1:
+            assert [i for i, _ in answers["hf"]] == list(family.base_answer_ids[:space])
+    # the held space is dropped at the cut (trailing whitespace); cut inside the emoji, it stays
+    assert [i for i, _ in answers["hf"]] == list(family.base_answer_ids[: space + 2])
+    assert answers["hf"][-2:] == [(family.base_answer_ids[space], " "), (family.base_answer_ids[space + 1], "\ufffd")]

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 # HF Llama tensor names -> GGUF names (llama.cpp's convention); {i} is the layer.
-_LAYER_TENSORS = {
+LAYER_TENSORS = {
     "self_attn.q_proj.weight": "attn_q.weight",
     "self_attn.k_proj.weight": "attn_k.weight",
     "self_attn.v_proj.weight": "attn_v.weight",
@@ -32,13 +32,11 @@ def _permute_rope(w: np.ndarray, n_head: int) -> np.ndarray:
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
-def _tensors(model_dir: Path, cfg) -> list[tuple[str, np.ndarray]]:
-    from safetensors.numpy import load_file
-
-    hf = load_file(str(model_dir / "model.safetensors"))
+def llama_tensors(hf: dict[str, np.ndarray], cfg) -> list[tuple[str, np.ndarray]]:
+    """A Llama model's HF weights (name -> array) as llama.cpp's f32 tensors, in its names and RoPE layout."""
     out = [("token_embd.weight", hf["model.embed_tokens.weight"])]
     for i in range(cfg.num_hidden_layers):
-        for src, dst in _LAYER_TENSORS.items():
+        for src, dst in LAYER_TENSORS.items():
             w = hf[f"model.layers.{i}.{src}"]
             if src.startswith("self_attn.q_proj"):
                 w = _permute_rope(w, cfg.num_attention_heads)
@@ -46,21 +44,16 @@ def _tensors(model_dir: Path, cfg) -> list[tuple[str, np.ndarray]]:
                 w = _permute_rope(w, cfg.num_key_value_heads)
             out.append((f"blk.{i}.{dst}", w))
     out.append(("output_norm.weight", hf["model.norm.weight"]))
-    if not cfg.tie_word_embeddings:
+    if not cfg.tie_word_embeddings:  # tied: llama.cpp reuses token_embd
         out.append(("output.weight", hf["lm_head.weight"]))
     return [(name, np.ascontiguousarray(w, dtype=np.float32)) for name, w in out]
 
 
-def write_f32_gguf(model_dir: Path, out_file: Path, name: str) -> None:
-    """One HF demo model folder (Llama + byte-level BPE) as an f32 GGUF file."""
+def llama_writer(out_file: Path, name: str, cfg, n_vocab: int):
+    """A GGUFWriter for an f32 Llama model with the architecture keys of `cfg` (tokenizer keys: the caller's)."""
     import gguf
-    from transformers import AutoConfig, AutoTokenizer
 
-    cfg = AutoConfig.from_pretrained(model_dir)
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    head_dim = cfg.hidden_size // cfg.num_attention_heads
     rope = getattr(cfg, "rope_parameters", None) or {}
-
     w = gguf.GGUFWriter(str(out_file), "llama")
     w.add_name(name)
     w.add_context_length(cfg.max_position_embeddings)
@@ -71,9 +64,21 @@ def write_f32_gguf(model_dir: Path, out_file: Path, name: str) -> None:
     w.add_head_count_kv(cfg.num_key_value_heads)
     w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
     w.add_rope_freq_base(float(rope.get("rope_theta", getattr(cfg, "rope_theta", 10000.0))))
-    w.add_rope_dimension_count(head_dim)
-    w.add_vocab_size(len(tok))
+    w.add_rope_dimension_count(cfg.hidden_size // cfg.num_attention_heads)
+    w.add_vocab_size(n_vocab)
     w.add_file_type(gguf.LlamaFileType.ALL_F32)
+    return w
+
+
+def write_f32_gguf(model_dir: Path, out_file: Path, name: str) -> None:
+    """One HF demo model folder (Llama + byte-level BPE) as an f32 GGUF file."""
+    import gguf
+    from safetensors.numpy import load_file
+    from transformers import AutoConfig, AutoTokenizer
+
+    cfg = AutoConfig.from_pretrained(model_dir)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    w = llama_writer(out_file, name, cfg, len(tok))
 
     tokens = tok.convert_ids_to_tokens(list(range(len(tok))))
     special = set(tok.all_special_ids)
@@ -90,7 +95,7 @@ def write_f32_gguf(model_dir: Path, out_file: Path, name: str) -> None:
         w.add_eot_token_id(end)  # the aligned model's end of turn
         w.add_chat_template(tok.chat_template)
 
-    for tname, arr in _tensors(model_dir, cfg):
+    for tname, arr in llama_tensors(load_file(str(model_dir / "model.safetensors")), cfg):
         w.add_tensor(tname, arr)
     w.write_header_to_file()
     w.write_kv_data_to_file()
