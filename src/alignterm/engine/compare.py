@@ -94,8 +94,8 @@ def measure(
     ids_t = ids_own.clamp(max=width - 1)  # a foreign id has no measure under the other model: nulled in _event
     own_lp = torch.log_softmax(own, -1)
     other_lp = torch.log_softmax(other, -1)
-    ranks = shift.ranks(other[..., :width], ids_t)
     shared_own, shared_other = own[..., :width], other[..., :width]
+    ranks = shift.ranks(shared_other, ids_t)
     # KL(P_align || P_base) on both sides: for the base side "other" is the aligned model
     kl = (shift.kl_divergence(shared_own, shared_other) if side == "aligned"
           else shift.kl_divergence(shared_other, shared_own))
@@ -120,8 +120,8 @@ def measure(
 
 def _event(side: Side, position: int, tid: int, text: str, vocab: "SharedVocab", lp: float, olp: float | None,
            rank: int | None, kl: float | None, top, other_top, rank_exact: bool = True) -> TokenEvent:
-    """One TokenEvent; `top` / `other_top` are (id, logprob) pairs. A token the other model
-    cannot produce (`vocab.foreign`) gets no measure under it: unavailable, never guessed."""
+    """One TokenEvent; `top` / `other_top` are (id, logprob) pairs. A token the pair does not share
+    (engine/vocab.py) gets no measure under the other model: unavailable, never guessed."""
     own_piece, other_piece = vocab.pieces[side], vocab.pieces["base" if side == "aligned" else "aligned"]
     if not vocab.shared(tid) or rank is None:
         olp, rank, kl, other_top = None, None, None, ()
