@@ -64,18 +64,19 @@ def hostile_model(folder: Path) -> Path:
     return folder
 
 
-def wide_model(folder: Path, vocab_size: int = 2_000_000) -> Path:
-    """A tiny Llama (hidden size 8) with a huge output layer over the demo tokenizer.
+def wide_model(folder: Path, vocab_size: int = 2_000_000, mlp_size: int = 1_000_000) -> Path:
+    """A tiny Llama (hidden size 8) with a huge output layer over the demo tokenizer, and a huge MLP.
 
-    Its weights take 64 MB, but each prompt position's logits take vocab_size * 4 bytes:
-    a 300-token URIAL prompt needs 2.4 GB in one allocation.
+    Its weights take 160 MB, but each position's logits take vocab_size * 4 bytes and each
+    prompt position's MLP activations mlp_size * 8 bytes: a 300-token URIAL prompt needs 2.4 GB
+    (a scorer keeps only the prompt's last logits row, so the MLP is what grows with the prompt).
     """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
     from transformers.utils import logging
 
     logging.disable_progress_bar()
-    cfg = LlamaConfig(vocab_size=vocab_size, hidden_size=8, intermediate_size=16, num_hidden_layers=1,
+    cfg = LlamaConfig(vocab_size=vocab_size, hidden_size=8, intermediate_size=mlp_size, num_hidden_layers=1,
                       num_attention_heads=1, num_key_value_heads=1, max_position_embeddings=1024,
                       tie_word_embeddings=True, bos_token_id=0, eos_token_id=0)
     torch.manual_seed(0)

@@ -166,7 +166,7 @@ def test_out_of_memory_while_loading_is_one_line_exit_1(wide_dir, tmp_path):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status to set the limit")
 def test_out_of_memory_while_generating_is_one_line_exit_1(wide_dir, tmp_path):
-    """The model loads under the limit; the logits of the URIAL prompt (2.4 GB) do not fit."""
+    """The model loads under the limit; the URIAL prompt's activations (2.4 GB) do not fit."""
     out = tmp_path / "out.jsonl"
     out.write_text("the previous results\n")
     proc = _under_memory_limit(1500, "analyze", "--query", "hi", "--base", str(wide_dir), "--aligned",
