@@ -120,7 +120,7 @@ async def test_the_app_shows_unscored_tokens_muted_and_says_why(base_server):
         muted = pane.get_component_rich_style("answer-pane--unscored", partial=True)
         drawn = [seg for y in range(pane.line_count) for seg in pane.render_answer_line(y) if seg.text.strip()]
         assert drawn and all(seg.style.color == muted.color for seg in drawn)
-        aligned_line, base_line, _ = app.stats.plain_lines()
+        base_line, aligned_line, _ = app.stats.plain_lines()
         assert "not scored" in aligned_line and "U " in base_line  # the base side is scored by the local model
         await pilot.press("f3")
         assert pane.has_focus

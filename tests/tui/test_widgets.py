@@ -97,6 +97,8 @@ async def test_cursor_moves_by_token_line_and_to_shifted_tokens():
         await pilot.press("n")
         assert pane.cursor == 4 and pane.cursor_token.shift == "shifted"
         await pilot.press("p")
+        assert pane.cursor == 2 and pane.cursor_token.shift == "marginal"  # n / p stop on marginal tokens too
+        await pilot.press("p")
         assert pane.cursor == 1
         await pilot.press("down")
         y0 = pane._token_lines[1]
@@ -116,8 +118,7 @@ async def test_cursor_and_top1_styles_are_drawn():
         await pilot.pause()
         segments = [s for s in pane.render_answer_line(0) if s.text]
         assert segments[0].style.underline and not segments[1].style.underline
-        assert segments[1].style.bgcolor != pane.rich_style.bgcolor  # the cursor
-        assert segments[0].style.bgcolor == pane.rich_style.bgcolor
+        assert segments[1].style.reverse and not segments[0].style.reverse  # the cursor: the token as a block
 
 
 async def test_inspector_shows_whitespace_and_the_chosen_token():
@@ -154,7 +155,7 @@ async def test_stats_bar_shows_a_summary():
         bar.set_summary(Summary(aligned, base, SideSummary(20, 15, 2, 3), 0.5))
         bar.set_speed("aligned", 12.5)
         await pilot.pause()
-        aligned_line, base_line, closure_line = bar.plain_lines()
+        base_line, aligned_line, closure_line = bar.plain_lines()  # the panes' order: base first
         assert "20 tok" in aligned_line and "U 85.0%" in aligned_line and "S  5.0%" in aligned_line
         assert "12.5 tok/s" in aligned_line and "█▁▁" in aligned_line
         assert "10 tok" in base_line and "U 100.0%" in base_line

@@ -3,7 +3,8 @@
 Per query: both answers with every token coloured by its shift category, a table of both
 models' top-k at the token under the pointer (hover, or click to pin it) with the exact
 rank under the other model, the summary, and a per-position plot (inline SVG) of each
-token's rank under the other model and its KL. Reads the records of `formats.record`
+token's rank under the other model and its KL. Sides come in the app's order: base first,
+then aligned. Reads the records of `formats.record`
 (DESIGN §3), so `analyze` and a saved session give the same page. Token text is
 untrusted: it is made visible (`display.visible`) and HTML-escaped, and the data the
 script reads is JSON with every "<" escaped, so no token can close a tag.
@@ -134,8 +135,8 @@ def _plot(tokens: list[dict[str, Any]], gradient: tuple[str, ...]) -> str:
 
 def _summary(record: dict[str, Any]) -> str:
     rows = []
-    for name, key in (("aligned under base", "aligned"), ("aligned under bare base", "aligned_bare"),
-                      ("base under aligned", "base")):
+    for name, key in (("base under aligned", "base"), ("aligned under base", "aligned"),
+                      ("aligned under bare base", "aligned_bare")):
         s = record["summary"].get(key)
         if s and s.get("unscored") == s["n"] and s["n"]:
             rows.append(f'<tr><th>{name}</th><td>{s["n"]}</td><td colspan="3">not scored (the server cannot '
@@ -173,7 +174,7 @@ def _section(q: int, r: dict[str, Any], gradient: tuple[str, ...]) -> str:
     urial = r.get("urial") or "none"
     base_title = "base (bare prompt)" if urial == "none" else f"base + URIAL ({html.escape(str(urial))})"
     sides = []
-    for side, title in (("aligned", "aligned"), ("base", base_title)):
+    for side, title in (("base", base_title), ("aligned", "aligned")):  # the app's order
         tokens = r[side]["tokens"]
         sides.append(
             f'<div><h3>{title} · {len(tokens)} tokens'
@@ -181,7 +182,7 @@ def _section(q: int, r: dict[str, Any], gradient: tuple[str, ...]) -> str:
             f'<div class="answer" data-q="{q}" data-side="{side}">{_tokens(q, side, tokens)}</div>'
             f"{_plot(tokens, gradient)}</div>"
         )
-    models = f"aligned: {html.escape(r['aligned_model'])} · base: {html.escape(r['base_model'])}"
+    models = f"base: {html.escape(r['base_model'])} · aligned: {html.escape(r['aligned_model'])}"
     return (f'<section><h2>{html.escape(visible(r["query"]))}</h2><p class="note">{models}</p>'
             f'<div class="sides">{"".join(sides)}</div>{_summary(r)}</section>')
 

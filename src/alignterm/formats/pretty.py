@@ -1,4 +1,7 @@
-"""`--format pretty`: each answer with its tokens coloured by shift category, and the summary."""
+"""`--format pretty`: each answer with its tokens coloured by shift category, and the summary.
+
+Sides come in the app's order: base first, then aligned.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +16,8 @@ from ..display import visible
 from ..themes import DEFAULT_PALETTE
 
 SIDE_TITLES = {
-    "aligned": "Aligned (coloured by rank under base)",
     "base": "Base + {prompt} (coloured by rank under aligned)",
+    "aligned": "Aligned (coloured by rank under base)",
 }
 
 
@@ -41,11 +44,12 @@ def summary_table(record: dict[str, Any]) -> Table:
     table = Table(box=None, pad_edge=False)
     for col in ("", "tokens", "unshifted", "marginal", "shifted", "mean KL"):
         table.add_column(col, justify="left" if not col else "right")
-    rows = [("aligned | base", record["summary"]["aligned"])]
-    if "aligned_bare" in record["summary"]:
-        rows[0] = ("aligned | base+URIAL", record["summary"]["aligned"])
-        rows.append(("aligned | base bare", record["summary"]["aligned_bare"]))
-    rows.append(("base | aligned", record["summary"]["base"]))
+    summary = record["summary"]
+    rows = [("base | aligned", summary["base"])]
+    if "aligned_bare" in summary:
+        rows += [("aligned | base+URIAL", summary["aligned"]), ("aligned | base bare", summary["aligned_bare"])]
+    else:
+        rows.append(("aligned | base", summary["aligned"]))
     for name, s in rows:
         kl = "-" if s["mean_kl"] is None else f"{s['mean_kl']:.3f}"
         if s.get("unscored") == s["n"] and s["n"]:  # the other model's server cannot score given tokens
@@ -59,7 +63,7 @@ def render(record: dict[str, Any]) -> Group:
     """A whole comparison, ready for `Console.print`."""
     prompt = "bare prompt" if record["urial"] is None else f"URIAL ({record['urial']})"
     parts: list[Any] = [Text(f"Query: {visible(record['query'])}", style="bold")]
-    for side in ("aligned", "base"):
+    for side in ("base", "aligned"):
         title = SIDE_TITLES[side].format(prompt=prompt)
         parts.append(Panel(answer_text(record[side]["tokens"]), title=title, title_align="left"))
     parts.append(legend())
@@ -85,11 +89,11 @@ def pooled(records: list[dict[str, Any]]) -> Group:
     table = Table(title=f"all {len(records)} queries", box=None, pad_edge=False, title_justify="left")
     for col in ("", "tokens", "unshifted", "marginal", "shifted"):
         table.add_column(col, justify="left" if not col else "right")
-    keys = [("aligned | base", "aligned"), ("aligned | base bare", "aligned_bare"), ("base | aligned", "base")]
+    keys = [("base | aligned", "base")]
     if "aligned_bare" in records[0]["summary"]:
-        keys[0] = ("aligned | base+URIAL", "aligned")
+        keys += [("aligned | base+URIAL", "aligned"), ("aligned | base bare", "aligned_bare")]
     else:
-        keys.pop(1)
+        keys.append(("aligned | base", "aligned"))
     for name, key in keys:
         sums = Counter()
         for r in records:

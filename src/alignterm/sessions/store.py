@@ -11,11 +11,14 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
 from ..atomic import atomic_write
+from ..engine.prompts import NONE, bundled_urial_names, load_urial
 from .format import Session, SessionError, dumps, parse
 
 SUFFIX = ".yaml"
@@ -47,31 +50,77 @@ class StoredSession:
     created: str = ""
     shifted: float | None = None  # the aligned answer's shifted share
     error: str | None = None  # why the file cannot be opened, if it cannot
+    prompt: str = ""  # the URIAL prompt the run used, by name (prompt_name)
 
     def matches(self, search: str) -> bool:
-        return search.casefold() in self.query.casefold()
+        """Whether the query or the prompt's name contains `search` (any case)."""
+        return any(search.casefold() in field.casefold() for field in (self.query, self.prompt))
+
+
+@cache
+def _bundled_prompts() -> dict[str, str]:
+    """The bundled URIAL prompts' texts by name."""
+    return {name: load_urial(name) for name in bundled_urial_names() if name != NONE}
+
+
+def prompt_name(name: str | None, text: str | None) -> str:
+    """A short name for a run's URIAL prompt: "bare", a bundled name, or the recorded one.
+
+    The text decides where it can (a copy of a bundled prompt is that prompt); otherwise the
+    recorded name, shortened to a file's stem, marked "*" if it names a bundled prompt whose
+    text was changed (as the editor marks an edited one), or "custom" when none was recorded.
+    """
+    if text is None:
+        return "bare"
+    bundled = _bundled_prompts()
+    same = [n for n, t in bundled.items() if t == text]
+    if same:
+        return same[0]
+    stem = Path(name).stem if name and name != NONE else ""
+    if not stem:
+        return "custom"
+    return f"{stem}*" if stem in bundled else stem
+
+
+def _prompt_of(doc: dict[str, Any]) -> str:
+    urial = doc.get("urial")
+    if isinstance(urial, dict):  # format 2: {name, text}
+        name, text = urial.get("name"), urial.get("text")
+    else:  # format 1: the name, and the text apart
+        name, text = urial, doc.get("urial_text")
+    # a hand-edited file may hold anything here: the list shows it rather than failing
+    return prompt_name(None if name is None else str(name), None if text is None else str(text))
+
+
+def _document(path: Path, text: str) -> dict[str, Any]:
+    """The file's header: parsed from the part before the answers where it is all there (fast for
+    a long list); format 1 wrote its summary and prompt after the answers, so its whole file."""
+    try:
+        doc = parse(text.split("\naligned:", 1)[0], str(path))
+        if "summary" in doc:
+            return doc
+    except SessionError:
+        pass
+    return parse(text, str(path))
 
 
 def _listing(path: Path) -> StoredSession:
-    """The file's query, date and shift, read from the part before the answers (fast for a long list)."""
+    """The file's query, date, shift and prompt, read from its header."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         return StoredSession(path, error=f"cannot read: {getattr(err, 'strerror', None) or err}")
-    head = text.split("\naligned:", 1)[0]
     try:
-        doc = parse(head, str(path))
-    except SessionError:
-        try:
-            doc = parse(text, str(path))
-        except SessionError as err:
-            return StoredSession(path, error=str(err))
+        doc = _document(path, text)
+    except SessionError as err:
+        return StoredSession(path, error=str(err))
     try:
         aligned = doc["summary"]["aligned"]
         shifted = aligned["shifted"] / aligned["n"] if aligned["n"] else 0.0
     except (KeyError, TypeError, ZeroDivisionError):
         shifted = None
-    return StoredSession(path, str(doc.get("query", "")), str(doc.get("created", "")), shifted)
+    return StoredSession(path, str(doc.get("query", "")), str(doc.get("created", "")), shifted,
+                         prompt=_prompt_of(doc))
 
 
 class SessionStore:
@@ -106,7 +155,7 @@ class SessionStore:
         return path
 
     def entries(self, search: str = "") -> list[StoredSession]:
-        """The store's sessions, newest first, whose query contains `search` (any case)."""
+        """The store's sessions, newest first, whose query or prompt name contains `search` (any case)."""
         if not self.root.is_dir():
             return []
         files = [p for p in self.root.glob(f"*{SUFFIX}") if not p.name.startswith(".")]

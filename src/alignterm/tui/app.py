@@ -236,6 +236,14 @@ class AlignTermApp(App[int]):
             self._notices.append(config_notice)
         for theme in self.theme_files.values():
             self.register_theme(textual_theme(theme))
+        self.theme = DEFAULT_THEME  # on_mount applies the remembered one
+
+    @property
+    def available_themes(self) -> dict[str, Theme]:
+        """alignterm's themes only: Textual's own have no shift palette (they would keep the dark one)."""
+        ours = getattr(self, "theme_files", None)  # Textual asks during App.__init__, before they are read
+        themes = super().available_themes
+        return themes if ours is None else {name: theme for name, theme in themes.items() if name in ours}
 
     def _initial_urial(self, urial: str) -> tuple[str, str | None]:
         from alignterm.engine import prompts
@@ -367,8 +375,13 @@ class AlignTermApp(App[int]):
 
     def _set_load_step(self, step: str, detail: str = "") -> None:
         self.load_step = step
-        if detail:
-            self._set_placeholders(f"{step[:-1].capitalize()} from {detail}…")
+        loading = next((side for side in ("base", "aligned") if step.startswith(f"loading the {side} model")), None)
+        if detail and loading is not None:  # a model starts loading: its own pane says from where
+            self.pane(loading).placeholder = f"Loading the {loading} model from {detail}…"
+            if loading == "base":
+                self.pane("aligned").placeholder = "Waiting: the aligned model loads after the base model."
+            else:
+                self.pane("base").placeholder = "Base model loaded; loading the aligned model…"
         self._update_status()
 
     def _loaded(self, comparator: "Comparator", specs: tuple[ModelSpec, ModelSpec]) -> None:
@@ -671,7 +684,8 @@ class AlignTermApp(App[int]):
         except OSError as err:
             self.notify(f"cannot write {path}: {err.strerror or err}", title="Not saved", severity="error", timeout=15)
             return
-        self.notify(f"Saved {path}", title="Session")
+        page = path.suffix.lower() in (".html", ".htm")
+        self.notify(f"Saved {path}", title="Exported HTML page" if page else "Session saved")
 
     # ---- themes ----------------------------------------------------------------------
 
@@ -777,6 +791,12 @@ class AlignTermApp(App[int]):
     def _cursor_moved(self, event: AnswerPane.CursorMoved) -> None:
         if self.inspector.display:
             self.inspector.show(event.token)
+
+    @on(events.DescendantFocus)
+    def _focus_moved(self, event: events.DescendantFocus) -> None:
+        # Tab into a pane: the inspector shows that pane's token, not the other pane's
+        if isinstance(event.widget, AnswerPane) and self.inspector.display:
+            self.inspector.show(event.widget.cursor_token)
 
     def _focused_pane(self) -> AnswerPane:
         focused = self.focused

@@ -22,7 +22,7 @@ def app_commands(app: "AlignTermApp") -> Iterator[Command]:
     yield "Toggle URIAL editor", "Show or hide the base model's URIAL prompt editor (F2)", app.action_toggle_editor
     yield "Toggle token inspector", "Show or hide the measures of the token under the cursor (F3)", app.action_toggle_inspector
     yield "Toggle monochrome mode", "Show categories by bold / reverse instead of colour (F4)", app.action_toggle_monochrome
-    yield "Next shifted token", "Put the cursor on the next shifted aligned token", app.action_next_shifted
+    yield "Next shifted or marginal token", "Put the cursor on the next shifted or marginal aligned token", app.action_next_shifted
     yield "Save URIAL prompt", "Save the editor's prompt to the file path in the editor (ctrl+s in the editor)", app.action_save_prompt
     yield "Save session as", "Save the comparison as a session file, or .html for a page (ctrl+s)", app.action_save_session
     yield "Open session", "Browse, search, open or delete saved sessions (F6)", app.action_sessions

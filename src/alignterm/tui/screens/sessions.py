@@ -1,4 +1,4 @@
-"""The session browser (list, search by query, open, delete with confirmation) and the save-as box."""
+"""The session browser (list, search by query or prompt, open, delete with confirmation) and the save-as box."""
 
 from __future__ import annotations
 
@@ -52,17 +52,28 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
+PROMPT_WIDTH = 10  # the prompt column: bundled names fit; a long file name is cut
+
+
+def _prompt_column(prompt: str) -> str:
+    """The prompt's name, cut or padded to the column (a file name may be long or odd)."""
+    name = visible(" ".join(prompt.split())) or "—"
+    if len(name) > PROMPT_WIDTH:
+        name = name[: PROMPT_WIDTH - 1] + "…"
+    return f"{name:<{PROMPT_WIDTH}}"
+
+
 def _label(entry: StoredSession) -> str:
     if entry.error is not None:
         return f"{entry.path.name}  (cannot open: {entry.error})"
     when = entry.created[:16].replace("T", " ")
     shifted = "   —  " if entry.shifted is None else f"{entry.shifted:6.1%}"
     query = visible(" ".join(entry.query.split()))
-    return f"{when}  {shifted} shifted  {query}"
+    return f"{when}  {shifted} shifted  {_prompt_column(entry.prompt)}  {query}"
 
 
 class SessionBrowser(ModalScreen["Path | None"]):
-    """The store's sessions, newest first; dismisses with the path to open, or None."""
+    """The store's sessions, newest first, each with its URIAL prompt; dismisses with the path to open, or None."""
 
     BINDINGS = [
         Binding("escape", "dismiss(None)", "Close"),
@@ -81,7 +92,7 @@ class SessionBrowser(ModalScreen["Path | None"]):
 
     def compose(self) -> ComposeResult:
         with titled_box("Sessions"):
-            yield Input(placeholder="search the queries", id="session-search", compact=True)
+            yield Input(placeholder="search the queries and prompts", id="session-search", compact=True)
             yield OptionList(id="session-list")
             yield Static(f"Enter opens · ctrl+d deletes (asks first) · Esc closes · {self.store.root}",
                          classes="hint", markup=False)

@@ -2,12 +2,15 @@
 
 A line-oriented ScrollView in the manner of Textual's Log widget and Toolong: tokens are
 laid out into wrapped lines once, each line renders to a cached Strip, and appending a
-token invalidates and repaints only the line(s) it touched. The pane never computes a
-measure: a token's category, ranks and top-k all come from its TokenEvent.
+token invalidates and repaints only the line(s) it touched. Lines wrap between words: a
+token that continues a word (punctuation, a word piece) takes the word's start with it
+to the next line. The pane never computes a measure: a token's category, ranks and
+top-k all come from its TokenEvent.
 """
 
 from __future__ import annotations
 
+import textwrap
 from typing import Iterable, NamedTuple, Sequence
 
 from rich.cells import cell_len
@@ -45,6 +48,14 @@ def _split_cells(text: str, cells: int) -> tuple[str, str]:
     return text, ""
 
 
+def _first_word(text: str) -> str:
+    """`text` up to its first whitespace."""
+    for i, ch in enumerate(text):
+        if ch.isspace():
+            return text[:i]
+    return text
+
+
 class AnswerPane(ScrollView, can_focus=True):
     """A streaming answer with inline shift highlights and a token cursor."""
 
@@ -55,8 +66,9 @@ class AnswerPane(ScrollView, can_focus=True):
         Binding("down", "cursor_line(1)", "Token below", show=False),
         Binding("home", "cursor_first", "First token", show=False),
         Binding("end", "cursor_last", "Last token", show=False),
-        Binding("n", "next_shifted", "Next shifted", tooltip="Put the cursor on the next shifted token"),
-        Binding("p,N", "previous_shifted", "Previous shifted", show=False),
+        Binding("n", "next_shifted", "Next shifted/marginal",
+                tooltip="Put the cursor on the next shifted or marginal token"),
+        Binding("p,N", "previous_shifted", "Previous shifted/marginal", show=False),
     ]
 
     COMPONENT_CLASSES = {
@@ -86,12 +98,12 @@ class AnswerPane(ScrollView, can_focus=True):
     AnswerPane > .answer-pane--shifted { color: $shift-shifted; text-style: bold; }
     AnswerPane > .answer-pane--unscored { color: $text-muted; }
     AnswerPane > .answer-pane--top1-differs { text-style: underline; }
-    AnswerPane > .answer-pane--cursor { background: $accent 70%; }
+    AnswerPane > .answer-pane--cursor { text-style: reverse; }
     AnswerPane > .answer-pane--placeholder { color: $text-muted; text-style: italic; }
     AnswerPane.-mono > .answer-pane--unshifted { color: $foreground; text-style: none; }
     AnswerPane.-mono > .answer-pane--marginal { color: $foreground; text-style: bold; }
     AnswerPane.-mono > .answer-pane--shifted { color: $foreground; text-style: bold reverse; }
-    AnswerPane.-mono > .answer-pane--cursor { background: $accent 70%; text-style: italic; }
+    AnswerPane.-mono > .answer-pane--cursor { text-style: reverse italic; }
     """
 
     placeholder: reactive[str] = reactive("", layout=False)
@@ -116,7 +128,8 @@ class AnswerPane(ScrollView, can_focus=True):
         self._tokens: list[TokenEvent] = []
         self._lines: list[list[Piece]] = [[]]
         self._line_cells: list[int] = [0]
-        self._token_lines: list[int] = []  # the line each token starts on
+        self._token_lines: list[int] = []  # the line each token starts on (its first piece's)
+        self._unplaced = False  # the token being placed has no piece yet
         self._wrap_width = 0
         self._cache: dict[int, Strip] = {}
         self._cursor = -1
@@ -188,45 +201,116 @@ class AnswerPane(ScrollView, can_focus=True):
         self._lines.append([])
         self._line_cells.append(0)
 
+    def _add(self, index: int, text: str, blank: bool) -> None:
+        """Append a piece of token `index` to the last line; its first piece sets the token's line."""
+        if self._unplaced:
+            self._token_lines[index] = len(self._lines) - 1
+            self._unplaced = False
+        self._lines[-1].append(Piece(index, text, blank))
+        self._line_cells[-1] += cell_len(text)
+
+    def _ends_in_word(self) -> bool:
+        """Whether the last line ends in a word (no whitespace after its last character)."""
+        for piece in reversed(self._lines[-1]):
+            if piece.text:
+                return not piece.blank and not piece.text[-1].isspace()
+        return False
+
     def _put(self, index: int, text: str, blank: bool) -> None:
-        """Place one newline-free run of a token, wrapping at token boundaries where it can."""
+        """Place one newline-free run of a token, wrapping between words where it can.
+
+        A run that starts without whitespace (punctuation, a word piece) continues the word
+        the line ends in, and never starts a line of its own while that word fits a line:
+        either its first word still fits here (the rest of the run wraps), or the word moves
+        to the next line with it (`_move_word`). A word wider than a line is split.
+        """
         width = max(1, self._wrap_width)
         while True:
             cells = cell_len(text)
-            room = width - self._line_cells[-1]
-            if cells <= room or (blank and self._line_cells[-1] > 0):
+            used = self._line_cells[-1]
+            room = width - used
+            if cells <= room or (blank and used > 0):
                 # whitespace may hang past the edge instead of starting a line of its own
-                self._lines[-1].append(Piece(index, text, blank))
-                self._line_cells[-1] += cells
+                self._add(index, text, blank)
                 return
-            if self._line_cells[-1] > 0 and (cells <= width or room <= 0):
+            if text and not blank and not text[0].isspace() and self._ends_in_word():
+                head = _first_word(text)
+                if cell_len(head) <= room:  # "." of ". However": stays with its word
+                    self._add(index, head, False)
+                    text = text[len(head):]
+                    blank = not text.strip()
+                    continue
+                if self._move_word(cell_len(head)):
+                    continue
+            if used > 0 and (cells <= width or room <= 0):
                 self._new_line()
                 if text.startswith(" ") and text.strip():
                     text = text[1:]  # a wrapped word starts flush left, as in any text view
                 continue
             head, text = _split_cells(text, room)
-            self._lines[-1].append(Piece(index, head, blank))
-            self._line_cells[-1] += cell_len(head)
+            self._add(index, head, blank)
             self._new_line()
+
+    def _move_word(self, extra: int) -> bool:
+        """Move the word the last line ends in to a new line, if it and `extra` more cells fit there.
+
+        The word is the run of pieces back to the last whitespace on the line: it starts
+        after a whitespace piece, at a token that starts with a space (dropped, as for any
+        wrapped word), or after the last space inside a piece (the piece is cut there). A
+        word that starts the line is wider than a line: it stays, and False says so. Only
+        the last line changes, so appending still repaints only the lines from it on.
+        """
+        line = self._lines[-1]
+        k, cut, keep_head = len(line), 0, False  # the word starts at line[k].text[cut:]
+        while k > 0:
+            piece = line[k - 1]
+            if not piece.text:  # an empty piece (a partial UTF-8 character) is part of the word
+                k -= 1
+                continue
+            if piece.blank:
+                break
+            spaces = [i for i, ch in enumerate(piece.text) if ch.isspace()]
+            if spaces and spaces[-1] == len(piece.text) - 1:
+                break
+            k -= 1
+            if spaces:
+                cut, keep_head = spaces[-1] + 1, spaces[-1] > 0 or piece.text[0] != " "
+                break
+        if k == 0 and cut:
+            keep_head = True  # the line starts with the word's space: that stays, the word moves
+        if k == len(line) or (k == 0 and not keep_head):
+            return False
+        first = line[k]
+        moved = [first._replace(text=first.text[cut:]), *line[k + 1:]]
+        if sum(cell_len(p.text) for p in moved) + extra > max(1, self._wrap_width):
+            return False
+        del line[k:]
+        if keep_head:
+            head = first.text[:cut]
+            line.append(first._replace(text=head, blank=not head.strip()))
+        self._line_cells[-1] = sum(cell_len(p.text) for p in line)
+        staying = {p.token for p in line}
+        self._new_line()
+        for piece in moved:
+            self._lines[-1].append(piece)
+            self._line_cells[-1] += cell_len(piece.text)
+            if piece.token not in staying:
+                self._token_lines[piece.token] = len(self._lines) - 1
+        return True
 
     def _place(self, index: int) -> None:
         text = pane_text(self._tokens[index].text)
-        self._token_lines.append(len(self._lines) - 1)
-        placed = False
+        self._token_lines.append(len(self._lines) - 1)  # set again by its first piece (_add)
+        self._unplaced = True
         for k, part in enumerate(text.split("\n")):
             if k:
-                if not placed:  # a newline-only token still needs a cell for its colour and the cursor
+                if self._unplaced:  # a newline-only token still needs a cell for its colour and the cursor
                     self._put(index, " ", True)
-                    self._token_lines[index] = len(self._lines) - 1
-                    placed = True
                 self._new_line()
             if part:
-                if not placed:
-                    self._token_lines[index] = len(self._lines) - 1
                 self._put(index, part, not part.strip())
-                placed = True
-        if not placed:  # an empty piece (a partial UTF-8 byte): keep it addressable
-            self._lines[-1].append(Piece(index, "", True))
+        if self._unplaced:  # an empty piece (a partial UTF-8 byte): keep it addressable
+            self._add(index, "", True)
 
     def _relayout(self) -> None:
         self._lines = [[]]
@@ -275,6 +359,36 @@ class AnswerPane(ScrollView, can_focus=True):
             style += self.get_component_rich_style("answer-pane--top1-differs", partial=True)
         return style
 
+    def _cursor_style(self, style: Style, blank: bool, block: bool) -> Style:
+        """`style` (a token's own) as drawn under the cursor.
+
+        The cursor must not look like any category in any theme. A background colour of
+        its own cannot promise that: the bundled themes' accent is (nearly) their marginal
+        colour, so a blue token under an accent cursor looked amber. So the cursor *toggles
+        reverse* on the token's own style (the CSS says `text-style: reverse`): the token
+        keeps its category's hue, drawn as a block, which no category is. Rich's style
+        addition sets reverse rather than toggling it, hence the code. In monochrome mode
+        shifted already is bold reverse, so a toggled marginal token (bold) would look
+        shifted and a toggled shifted one marginal: there the cursor also adds italic
+        (`-mono` CSS), which no category uses. A space shows no text style, and its
+        colour only as a background: under the cursor it is underlined too, and a
+        coloured space (already a block) loses its block.
+        """
+        cursor = self.get_component_rich_style("answer-pane--cursor", partial=True)
+        extra = Style(color=cursor.color, bgcolor=cursor.bgcolor, bold=cursor.bold, dim=cursor.dim,
+                      italic=cursor.italic, underline=cursor.underline or (blank or None),
+                      strike=cursor.strike, overline=cursor.overline)
+        if not cursor.reverse:
+            return style + extra
+        if block:
+            return style + Style(bgcolor=self.rich_style.bgcolor, reverse=False) + extra
+        return style + Style(reverse=not style.reverse) + extra
+
+    def _placeholder_lines(self) -> list[str]:
+        """The placeholder wrapped to the pane (a model path on a loading line is shown whole)."""
+        width = max(1, self.scrollable_content_region.width)
+        return textwrap.wrap(self.placeholder, width, break_on_hyphens=False) if self.placeholder else []
+
     def render_answer_line(self, y: int) -> Strip:
         """Line `y` of the laid-out answer, uncropped, each segment tagged with its token."""
         cached = self._cache.get(y)
@@ -283,17 +397,18 @@ class AnswerPane(ScrollView, can_focus=True):
         base = self.rich_style
         segments: list[Segment] = []
         if not self._tokens:
-            if y == 0 and self.placeholder:
+            lines = self._placeholder_lines()
+            if y < len(lines):
                 style = base + self.get_component_rich_style("answer-pane--placeholder", partial=True)
-                segments.append(Segment(self.placeholder, style))
+                segments.append(Segment(lines[y], style))
         elif y < len(self._lines):
-            cursor_style = self.get_component_rich_style("answer-pane--cursor", partial=True)
             for piece in self._lines[y]:
                 style = base + self.token_style(piece.token)
-                if piece.blank and self._tokens[piece.token].shift in ("marginal", "shifted") and style.color:
+                block = piece.blank and self._tokens[piece.token].shift in ("marginal", "shifted") and style.color
+                if block:
                     style += Style(bgcolor=style.color)  # a coloured space would be invisible
                 if piece.token == self._cursor:
-                    style += cursor_style
+                    style = self._cursor_style(style, piece.blank, bool(block))
                 segments.append(Segment(piece.text, style + Style(meta={"token": piece.token})))
         strip = Strip(segments)
         self._cache[y] = strip
@@ -387,16 +502,22 @@ class AnswerPane(ScrollView, can_focus=True):
             self.move_cursor(len(self._tokens) - 1)
 
     def _find_shifted(self, indices: Iterable[int]) -> None:
+        """Put the cursor on the first of `indices` that is shifted or marginal, else ring the bell.
+
+        Marginal tokens count too: with marginal tokens on screen a user steps through both.
+        Unscored tokens (no category) are skipped."""
         for i in indices:
-            if self._tokens[i].shift == "shifted":
+            if self._tokens[i].shift in ("marginal", "shifted"):
                 self.move_cursor(i)
                 return
         self.app.bell()
 
     def action_next_shifted(self) -> None:
+        """The next shifted or marginal token after the cursor."""
         self._find_shifted(range(self._cursor + 1, len(self._tokens)))
 
     def action_previous_shifted(self) -> None:
+        """The previous shifted or marginal token before the cursor."""
         start = self._cursor if self._cursor >= 0 else len(self._tokens)
         self._find_shifted(range(start - 1, -1, -1))
 

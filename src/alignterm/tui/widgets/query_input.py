@@ -25,6 +25,15 @@ class QueryInput(Input):
             self.value = value
             self.cursor_position = len(value)
 
+    def action_copy(self) -> None:
+        """ctrl+c: copy the selection and say so; with nothing selected, say how to quit (never silent)."""
+        text = self.selected_text
+        if not text:
+            self.app.action_help_quit()
+            return
+        self.app.copy_to_clipboard(text)
+        self.app.notify(f"Copied {len(text)} characters of the query. ctrl+q quits; Esc cancels a run.", title="Copied")
+
     def action_history_previous(self) -> None:
         self._show(self.history.previous(self.value))
 

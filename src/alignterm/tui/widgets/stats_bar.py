@@ -1,5 +1,9 @@
 """StatsBar: per side token count, category shares, tokens/s and a sparkline of shifts; the closure.
 
+The rows follow the answer panes: Base first, then Aligned, then the closure line. The
+shifted colour marks shifted tokens only: a share of 0 and a sparkline bucket without
+shifts are drawn muted, so a red mark always means there is a shift.
+
 While a run streams, the counts are a tally of the TokenEvents shown so far; when the run
 ends they are replaced by the engine's Summary (the numbers the CLI reports), and after a
 URIAL edit by the re-scored summary. Nothing here measures anything.
@@ -17,6 +21,7 @@ from alignterm.engine.events import CATEGORIES, SideSummary, Summary, TokenEvent
 from ..palette import MONO_STYLE
 
 SPARK = "▁▂▃▄▅▆▇█"
+MUTED = "dim"  # no shift: nothing to draw the eye to
 
 
 def sparkline(values: tuple[int, ...] | list[int], width: int) -> str:
@@ -58,7 +63,7 @@ class SideStats:
 
 
 class StatsBar(Static):
-    """Three lines: aligned side, base side, URIAL closure."""
+    """Three lines: base side, aligned side (the panes' order), URIAL closure."""
 
     DEFAULT_CSS = """
     StatsBar {
@@ -139,6 +144,20 @@ class StatsBar(Static):
             return MONO_STYLE[category]
         return self.app.theme_variables.get(f"shift-{category}", "")
 
+    def _shifted_style(self, count: int) -> str:
+        """The shifted colour where there is a shift; muted where there is none."""
+        return self._style("shifted") if count > 0 else MUTED
+
+    def _share_style(self, stats: SideStats, category: str) -> str:
+        return self._shifted_style(stats.count(category)) if category == "shifted" else self._style(category)
+
+    def _sparkline(self, buckets: tuple[int, ...], width: int) -> Text:
+        """The sparkline with each bucket in the shifted colour only if it holds a shift."""
+        spark = Text()
+        for char, value in zip(sparkline(buckets, width), buckets):
+            spark.append(char, style=self._shifted_style(value))
+        return spark
+
     def _side_line(self, label: str, side: str, width: int) -> Text:
         stats = self.sides[side]
         line = Text.assemble((f"{label:<11}", "bold"), f"{stats.tokens:>4} tok ")
@@ -150,15 +169,15 @@ class StatsBar(Static):
             return line
         for cat, letter in zip(CATEGORIES, "UMS"):
             line.append(" ")
-            line.append(f"{letter} {stats.share(cat) * 100:4.1f}%", style=self._style(cat))
+            line.append(f"{letter} {stats.share(cat) * 100:4.1f}%", style=self._share_style(stats, cat))
         if stats.tokens_per_s is not None:
             line.append(f"  {stats.tokens_per_s:5.1f} tok/s")
         if stats.summary is not None and stats.summary.shifted_by_bucket:
             room = max(0, width - line.cell_len - 3)
-            spark = sparkline(stats.summary.shifted_by_bucket, room)
+            spark = self._sparkline(stats.summary.shifted_by_bucket, room)
             if spark:
                 line.append("  ")
-                line.append(spark, style=self._style("shifted"))
+                line.append_text(spark)
         return line
 
     def _closure_line(self) -> Text:
@@ -173,9 +192,10 @@ class StatsBar(Static):
             line.append("  re-scoring…", style="italic")
         elif aligned is not None and self.aligned_bare is not None:
             line.append("  aligned shifted: bare ")
-            line.append(f"{self.aligned_bare.share('shifted') * 100:.1f}%", style=self._style("shifted"))
+            line.append(f"{self.aligned_bare.share('shifted') * 100:.1f}%",
+                        style=self._shifted_style(self.aligned_bare.shifted))
             line.append(" → URIAL ")
-            line.append(f"{aligned.share('shifted') * 100:.1f}%", style=self._style("shifted"))
+            line.append(f"{aligned.share('shifted') * 100:.1f}%", style=self._shifted_style(aligned.shifted))
         line.append("  closure ")
         line.append("—" if self.closure is None else f"{self.closure:.2f}", style="bold")
         return line
@@ -185,15 +205,15 @@ class StatsBar(Static):
             return
         width = self.content_region.width or 80
         self.update(Text("\n").join([
-            self._side_line("Aligned", "aligned", width),
             self._side_line("Base+URIAL" if self.urial_label != "none" else "Base", "base", width),
+            self._side_line("Aligned", "aligned", width),
             self._closure_line(),
         ]))
 
     def plain_lines(self) -> list[str]:
-        """The bar's text as shown (for tests and screen readers)."""
+        """The bar's text as shown, base row first (for tests and screen readers)."""
         return [str(t) for t in (
-            self._side_line("Aligned", "aligned", 200),
             self._side_line("Base", "base", 200),
+            self._side_line("Aligned", "aligned", 200),
             self._closure_line(),
         )]

@@ -8,6 +8,7 @@ prompt (no URIAL), the paper's TDS setting.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from textual import on
@@ -23,6 +24,19 @@ from alignterm.engine import prompts
 from alignterm.engine.errors import AlignTermError
 
 DEBOUNCE_S = 0.6
+# TextArea's own F5 / F6 / F7 (select word / line / all) shadow keys the app offers anywhere
+# (run again, sessions, theme): in the editor they selected text the next keystroke replaced.
+_APP_KEYS = {"f5", "f6", "f7"}
+
+
+class PromptTextArea(TextArea, inherit_bindings=False):
+    """The prompt's TextArea, without the bindings that shadow the app's keys."""
+
+    BINDINGS = [
+        replace(b, key=",".join(k for k in b.key.split(",") if k not in _APP_KEYS))
+        for b in TextArea.BINDINGS
+        if set(b.key.split(",")) - _APP_KEYS
+    ]
 
 
 class UrialEditor(Vertical):
@@ -79,7 +93,7 @@ class UrialEditor(Vertical):
             )
             yield Button("Load", id="urial-load", compact=True)
             yield Button("Save", id="urial-save", compact=True)
-        yield TextArea(self._initial_text, id="urial-text", soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
+        yield PromptTextArea(self._initial_text, id="urial-text", soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
         yield Static("Edits re-score the aligned answer; ctrl+b re-runs the base model.", id="urial-status")
 
     # ---- the prompt ------------------------------------------------------------------
@@ -107,6 +121,11 @@ class UrialEditor(Vertical):
         self.label = label
         self._loaded_text = text or ""
         self.text_area.load_text(self._loaded_text)
+        choice = self.query_one("#urial-choice", Select)
+        bundled = label in prompts.bundled_urial_names()
+        choice.value = label if bundled else Select.BLANK  # the selector names the prompt shown
+        if bundled:
+            self.query_one("#urial-path", Input).value = ""
         self.set_status(status or f"The session's prompt ({label}).")
 
     def _set_text(self, text: str | None, label: str) -> None:
