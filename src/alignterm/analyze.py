@@ -80,7 +80,7 @@ def model_name(spec: ModelSpec) -> str:
 
 
 def records(job: AnalyzeJob, progress: "_Progress") -> Iterator[dict[str, Any]]:
-    """Load the pair once, then compare each query; yields DESIGN §3 records."""
+    """Load the pair once, then compare each query; yields architecture §3 records."""
     from .engine.compare import Comparator, ComparisonRequest
     from .engine.prompts import load_urial, urial_name
     from .formats.record import result_record

@@ -19,7 +19,7 @@ from .engine.errors import AlignTermError, BadInput, is_out_of_memory
 
 
 class _Parser(argparse.ArgumentParser):
-    """Usage errors as one line on stderr and exit code 2 (DESIGN §3)."""
+    """Usage errors as one line on stderr and exit code 2 (architecture §3)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"alignterm: error: {message} (see {self.prog} --help)\n")

@@ -1,4 +1,4 @@
-"""Killing the process in the middle of saving never costs a session (DESIGN §4: atomic saves)."""
+"""Killing the process in the middle of saving never costs a session (architecture §4: atomic saves)."""
 
 from __future__ import annotations
 

@@ -62,7 +62,7 @@ def test_the_file_is_readable_and_diffs_token_by_token(demo_session):
     lines = text.split("\n")
     tokens = demo_session.result.aligned.tokens
     first = lines.index("  tokens:") + 1
-    # one line per token, in the shape of analyze's JSON (DESIGN §3)
+    # one line per token, in the shape of analyze's JSON (architecture §3)
     for line, token in zip(lines[first:first + len(tokens)], tokens):
         assert line.startswith("  - {id: %d, " % token.id) and "other_rank:" in line
     assert "    # Instruction" in lines  # the URIAL prompt as a literal block

@@ -1,4 +1,4 @@
-"""Diversity measures over sampled answers (DESIGN §1, Lake et al. 2024): pure functions.
+"""Diversity measures over sampled answers (architecture §1, Lake et al. 2024): pure functions.
 
 A side is N sampled answers to one query. Within a side, every unordered pair of samples
 is compared; across two sides, every (a, b) pair. Similarities are word-bag Jaccard

@@ -2,7 +2,7 @@
 
 
 class AlignTermError(Exception):
-    """A failure with a message meant for the user; `exit_code` follows DESIGN §3."""
+    """A failure with a message meant for the user; `exit_code` follows architecture §3."""
 
     exit_code = 1
 

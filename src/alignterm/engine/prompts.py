@@ -1,6 +1,6 @@
 """Prompts: URIAL files, the bare TDS prompt, the aligned model's chat template, stop strings.
 
-The URIAL format is the one of the URIAL repository's `urial_prompts/` files (DESIGN §1):
+The URIAL format is the one of the URIAL repository's `urial_prompts/` files (architecture §1):
 a `# Instruction` preamble, then fenced `# Query:` / `# Answer:` examples; a new query is
 appended as QUERY_BLOCK, the base model answers inside the open fence, and generation
 stops at STOP_STRINGS with the closing fence stripped.

@@ -1,4 +1,4 @@
-"""Diversity mode (DESIGN §1, Lake et al. 2024): N sampled answers per side, and their measures.
+"""Diversity mode (architecture §1, Lake et al. 2024): N sampled answers per side, and their measures.
 
 Three sides answer one query:
 

@@ -5,7 +5,7 @@ models' top-k at the token under the pointer (hover, or click to pin it) with th
 rank under the other model, the summary, and a per-position plot (inline SVG) of each
 token's rank under the other model and its KL. Sides come in the app's order: base first,
 then aligned. Reads the records of `formats.record`
-(DESIGN §3), so `analyze` and a saved session give the same page. Token text is
+(architecture §3), so `analyze` and a saved session give the same page. Token text is
 untrusted: it is made visible (`display.visible`) and HTML-escaped, and the data the
 script reads is JSON with every "<" escaped, so no token can close a tag.
 """

@@ -1,4 +1,4 @@
-"""A comparison result as the JSON object of DESIGN §3 (one line of `analyze` output)."""
+"""A comparison result as the JSON object of architecture §3 (one line of `analyze` output)."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def result_record(
     top_k: int = 0,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The DESIGN §3 object; `extra` carries the input line's other keys (e.g. "id")."""
+    """The architecture §3 object; `extra` carries the input line's other keys (e.g. "id")."""
     summary: dict[str, Any] = {
         "aligned": summary_record(result.summary.aligned),
         "base": summary_record(result.summary.base),
@@ -96,7 +96,7 @@ def result_record(
             "exact": exactness(result),
         }
     )
-    if result.aligned_bare is not None:  # DESIGN §3: closure can be recomputed from the output alone
+    if result.aligned_bare is not None:  # architecture §3: closure can be recomputed from the output alone
         record["aligned_bare"] = {"prompt_ids": result.bare_prompt_ids,
                                   "tokens": [token_record(t, top_k) for t in result.aligned_bare]}
     return record

@@ -1,9 +1,9 @@
-"""The session file: one comparison as versioned YAML that replays without a model (DESIGN §4).
+"""The session file: one comparison as versioned YAML that replays without a model (architecture §4).
 
 A session holds what the app showed (both answers, every token with its measures and the
 top-k of both models) and what it takes to run it again (the model specs, the URIAL text,
 the decoding parameters). Tokens are written one per line in YAML flow style, so two
-sessions diff token by token. Token mappings are the JSON shape of `analyze` (DESIGN §3).
+sessions diff token by token. Token mappings are the JSON shape of `analyze` (architecture §3).
 
 Files are read with the safe loader only: a tag such as `!!python/object` is refused.
 The summary is read back as written, after checking that it counts what the tokens hold,
@@ -11,7 +11,7 @@ so a file cut short or half edited is refused rather than replayed wrong. The ba
 comes last: a file cut anywhere lacks it or some of its tokens.
 
 Format history (each step has a migration in MIGRATIONS):
-  1  the `analyze` record (DESIGN §3) plus `alignterm_session`, `created` and `urial_text`;
+  1  the `analyze` record (architecture §3) plus `alignterm_session`, `created` and `urial_text`;
      models were only spec strings (`base_model`, `aligned_model`).
   2  full model specs (backend, device, dtype, ...), `urial: {name, text}`, tokens/s per
      side, the aligned answer's tokens under the bare prompt, `cancelled`, `saved`.
@@ -178,7 +178,7 @@ def dumps(session: Session) -> str:
 
 
 def session_record(session: Session) -> dict[str, Any]:
-    """The session as an `analyze` record (DESIGN §3) with every top-k entry, for the HTML page."""
+    """The session as an `analyze` record (architecture §3) with every top-k entry, for the HTML page."""
     return result_record(session.result, base_model=session.base.spec, aligned_model=session.aligned.spec,
                          urial=session.urial_label, top_k=_ALL)
 
