@@ -81,6 +81,14 @@ def analyze_records(folder: Path, queries: list[str], *flags: str) -> list[dict]
     return [json.loads(line) for line in out.read_text().splitlines()]
 
 
+def shown(result, side: str, lens: str = "bare") -> list:
+    """The engine's tokens an answer pane shows: the aligned answer in the app's lens (the bare
+    lens, the app's first, shows its base + bare prompt scores, where the run had a URIAL prompt)."""
+    if side == "aligned" and lens == "bare" and result.aligned_bare is not None:
+        return result.aligned_bare
+    return result.side(side).tokens
+
+
 def one_clear_line(proc: subprocess.CompletedProcess) -> str:
     """The CLI refused bad input as it must: exit code 2, one line on stderr, no traceback."""
     assert proc.returncode == 2, (proc.returncode, proc.stderr)

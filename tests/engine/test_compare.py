@@ -5,10 +5,10 @@ import pytest
 from alignterm.engine.backend import CancelToken, DecodingParams
 from alignterm.engine.errors import BadInput
 from alignterm.engine.compare import ComparisonRequest
-from alignterm.engine.events import RunFinished, RunStarted, SideFinished, TokenEvent
+from alignterm.engine.events import BareScores, RunFinished, RunStarted, SideFinished, TokenEvent
 from alignterm.engine.prompts import load_urial
 
-PARAMS = DecodingParams(max_new_tokens=80)
+PARAMS = DecodingParams(max_new_tokens=112)  # the first query's aligned answer ends at 86 tokens
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +31,20 @@ def test_a_run_streams_both_sides_then_finishes(streamed):
         assert tokens == result.side(side).tokens
         assert [t.position for t in tokens] == list(range(len(tokens)))
         assert finished[side].text == result.side(side).text
+
+
+def test_the_bare_prompt_scores_stream_with_the_aligned_tokens(streamed):
+    """Each batch of aligned tokens is followed by the same positions scored under base + bare prompt."""
+    aligned, bare = [], []
+    for event in streamed:
+        if isinstance(event, TokenEvent) and event.side == "aligned":
+            aligned.append(event)
+        elif isinstance(event, BareScores):
+            assert [t.position for t in event.tokens] == [t.position for t in aligned[len(bare):]]
+            bare.extend(event.tokens)
+    result = streamed[-1].result
+    assert bare == result.aligned_bare and [t.id for t in bare] == [t.id for t in aligned]
+    assert [t.shift for t in bare] != [t.shift for t in aligned]  # the two prompts score differently
 
 
 def test_the_aligned_answer_ends_at_its_end_of_turn(streamed):
@@ -90,25 +104,6 @@ def test_rescore_with_the_same_prompt_reproduces_the_run(comparator, streamed):
     bare = comparator.rescore_aligned(result, None)
     assert [t.shift for t in bare.tokens] == [t.shift for t in result.aligned_bare]
     assert bare.closure is None
-
-
-def test_the_demo_pair_shows_the_papers_picture(comparator, queries):
-    """Most aligned tokens unshifted under the bare base; the shifted ones are mostly style."""
-    from alignterm.engine import shift
-
-    results = [comparator.compare(ComparisonRequest(q, None, PARAMS, live=False)) for q in queries]
-    pooled = shift.merge((r.summary.aligned for r in results), top_n=50)
-    assert pooled.share("unshifted") >= 0.8
-    assert 0 < pooled.share("shifted") <= 0.15
-    styled = {"Hello", "Sure", "However", "hope", "help", "important", "note", "!", "Let", "Certainly", "Hi"}
-    counts = dict(pooled.top_shifted)
-    style = sum(n for text, n in counts.items() if any(s in text for s in styled))
-    assert style / sum(counts.values()) >= 0.5, pooled.top_shifted
-    assert any(s in pooled.top_shifted[0][0] for s in styled), pooled.top_shifted
-    # shifts concentrate early: the first bucket holds a larger share of shifted tokens than the rest
-    first = pooled.shifted_by_bucket[0] / pooled.tokens_by_bucket[0]
-    rest = sum(pooled.shifted_by_bucket[1:]) / max(1, sum(pooled.tokens_by_bucket[1:]))
-    assert first > rest
 
 
 def test_output_layers_padded_to_different_widths_give_the_same_measures(comparator, queries):

@@ -29,6 +29,7 @@ from alignterm.sessions import SessionStore, load_session
 from alignterm.tui.app import model_lock
 
 from ..tui.conftest import PARAMS, run_and_cancel, run_query, wait_until
+from ..conftest import shown
 
 SIDES = ("aligned", "base")
 
@@ -102,7 +103,7 @@ async def test_escape_at_random_moments_in_the_app_then_a_correct_run(make_app, 
             await app.workers.wait_for_complete()
             assert not model_lock(comparator).locked()
             for side in SIDES:  # what is shown is what the engine made, cancelled or not
-                assert list(app.pane(side).tokens) == app.result.side(side).tokens
+                assert list(app.pane(side).tokens) == shown(app.result, side, app.lens)
         await run_query(pilot)
         assert not app.result.cancelled and measures(app.result) == reference
         await app.workers.wait_for_complete()
@@ -131,7 +132,7 @@ async def test_resizing_to_40x12_and_back_while_streaming(make_app, comparator, 
         assert not app.result.cancelled and measures(app.result) == reference
         for side in SIDES:
             pane = app.pane(side)
-            assert list(pane.tokens) == app.result.side(side).tokens
+            assert list(pane.tokens) == shown(app.result, side, app.lens)
             drawn = "".join(seg.text for y in range(pane.size.height) for seg in pane.render_line(y))
             assert drawn.strip()  # repainted at the restored size
 

@@ -121,3 +121,15 @@ def test_a_stream_that_drops_keeps_what_arrived(stub):
         for step in load_backend(ModelSpec(server.url)).generate([BOS], DecodingParams(max_new_tokens=8)):
             got.append(step.id)
     assert got == [SURE, COMMA]
+
+
+def test_a_dropped_special_token_still_counts_in_a_rank_bound():
+    """llama-cpp-python's server names special tokens by their empty text: such an entry is dropped
+    from the top-k, but a token outside the top-k is still below all k entries ("> k", not "> k-1")."""
+    from alignterm.engine.remote_dialects import TOP_K, _topk
+
+    entries = [(None, -0.1)] + [(100 + i, -1.0 - i) for i in range(TOP_K - 1)]
+    outside = _topk(entries, token=7, logprob=-30.0)
+    assert outside.rank() == (TOP_K + 1, False) and len(outside.ids) == TOP_K - 1
+    inside = _topk(entries, token=101, logprob=-2.0)
+    assert inside.rank() == (3, True)  # the dropped entry above it counts

@@ -20,6 +20,7 @@ from alignterm.tui.widgets.query_input import QueryInput
 from alignterm.tui.widgets.urial_editor import UrialEditor
 
 from .conftest import PARAMS, run_and_cancel, run_query, screen_lines, wait_for_rescore, wait_until
+from ..conftest import shown as engine_shown
 
 SIDES = ("aligned", "base")
 
@@ -51,7 +52,7 @@ async def test_typing_a_query_and_running_fills_both_panes(make_app, queries):
         for side in SIDES:
             shown = app.pane(side).tokens
             assert shown, f"the {side} pane is empty"
-            assert list(shown) == app.result.side(side).tokens
+            assert list(shown) == engine_shown(app.result, side, app.lens)
         assert "".join(t.text for t in app.pane("aligned").tokens).strip()
         assert "done" in screen_lines(app)[0]
 
@@ -70,7 +71,8 @@ async def test_stats_bar_shows_the_engine_summary_for_the_same_query(make_app, c
         assert counts(bar.aligned_bare) == counts(expected.aligned_bare) and close(bar.closure, expected.closure)
         lines = bar.plain_lines()
         for line, side in zip(lines, ("base", "aligned")):  # the bar's rows follow the panes
-            engine = getattr(expected, side)
+            engine = expected.aligned_bare if side == "aligned" else expected.base  # the bare lens, the first
+
             assert f"{engine.n} tok" in line
             for letter, category in zip("UMS", ("unshifted", "marginal", "shifted")):
                 assert f"{letter} {engine.share(category) * 100:4.1f}%" in line
@@ -126,7 +128,7 @@ async def test_escape_stops_the_run_within_one_token_and_keeps_the_partial_answe
         # stop string: generated before Escape, shown only now
         assert len(result.base.tokens) <= at_escape["base"] + 1 + 6
         for side in SIDES:
-            assert list(app.pane(side).tokens) == result.side(side).tokens  # partial text kept
+            assert list(app.pane(side).tokens) == engine_shown(result, side, app.lens)  # partial text kept
         assert result.aligned.finish_reason == "cancelled"
         assert "cancelled" in screen_lines(app)[0]
 

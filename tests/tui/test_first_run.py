@@ -176,3 +176,94 @@ async def test_a_long_loading_line_is_shown_whole_in_its_pane(make_app):
         rows = ["".join(seg.text for seg in pane.render_line(y)).strip() for y in range(pane.size.height)]
         assert path in "".join(rows), rows  # wrapped, where it was cut at the pane's edge
         assert "Loading the aligned model from" in " ".join(rows)
+
+
+def _visible_colours(pane) -> tuple[set, set]:
+    """The foreground and background colours of the tokens drawn in the pane's visible rows."""
+    fg, bg = set(), set()
+    for y in range(pane.scrollable_content_region.height):
+        for seg in pane.render_line(y):
+            if seg.text.strip() and seg.style is not None and seg.style.meta.get("token") is not None:
+                fg.add(seg.style.color.triplet if seg.style.color else None)
+                bg.add(seg.style.bgcolor.triplet if seg.style.bgcolor else None)
+    return fg, bg
+
+
+async def test_the_first_run_shows_shifts_and_the_urial_lens_marks_what_the_prompt_recovered(make_app):
+    """The preset query, default settings, 80x24: red and amber tokens on screen (the bare lens, the
+    paper's TDS); ctrl+t shows the aligned answer under base + URIAL, the recovered tokens marked."""
+    from rich.color import Color as RichColor
+
+    from alignterm.engine.backend import DecodingParams
+
+    app = make_app(params=DecodingParams())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await run_query(pilot)
+        colour = {c: RichColor.parse(app.theme_variables[f"shift-{c}"]).triplet for c in ("shifted", "marginal")}
+        fg = set()
+        for side in ("base", "aligned"):
+            fg |= _visible_colours(app.pane(side))[0]
+        assert colour["shifted"] in fg and colour["marginal"] in fg, fg
+        aligned = app.pane("aligned")
+        assert app.lens == "bare" and "lens bare" in app.stats.plain_lines()[2]
+        assert aligned.tokens == app.result.aligned_bare
+        assert not aligned.recovered
+
+        await pilot.press("ctrl+t")
+        assert app.lens == "urial" and "lens URIAL" in app.stats.plain_lines()[2]
+        assert aligned.tokens == app.result.aligned.tokens
+        recovered = aligned.recovered
+        assert recovered
+        for i in recovered:  # shifted under the bare prompt, not under URIAL (the engine's two scorings)
+            assert app.result.aligned_bare[i].shift == "shifted" and app.result.aligned.tokens[i].shift != "shifted"
+        aligned.move_cursor(recovered[0])
+        aligned.move_cursor(-1)
+        await pilot.pause()
+        marked = app.pane("aligned").get_component_rich_style("answer-pane--recovered", partial=True).bgcolor
+        assert marked is not None and marked.triplet in _visible_colours(aligned)[1]
+        await pilot.press("ctrl+t")
+        assert app.lens == "bare" and not aligned.recovered
+
+
+async def test_at_60x20_a_panel_leaves_answer_lines_and_the_whole_stats_bar(make_app):
+    from .conftest import screen_lines
+
+    app = make_app()
+    async with app.run_test(size=(60, 20)) as pilot:
+        await run_query(pilot)
+        for key in ("f2", "f3"):
+            await pilot.press(key)
+            await pilot.pause()
+            for side in ("base", "aligned"):
+                pane = app.pane(side)
+                rows = ["".join(s.text for s in pane.render_line(y)).strip()
+                        for y in range(pane.scrollable_content_region.height)]
+                assert sum(bool(r) for r in rows) >= 3, (key, side, rows)
+            lines = screen_lines(app)
+            assert any(line.lstrip().startswith("Base+URIAL") for line in lines), lines
+            assert any(line.lstrip().startswith("Aligned") and "tok" in line for line in lines), lines
+            assert any("closure" in line for line in lines), lines
+            assert lines[-1].rstrip().endswith("palette"), lines[-1]  # no stray letter after the palette key
+
+
+async def test_the_editor_and_the_inspector_open_together_on_a_large_terminal(make_app):
+    app = make_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await run_query(pilot)
+        await pilot.press("f2", "f3")
+        assert app.editor.display and app.inspector.display
+        assert app.pane("aligned").scrollable_content_region.height >= 5
+
+
+async def test_the_lens_survives_a_base_rerun_and_a_clear(make_app):
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await run_query(pilot)
+        bare = list(app.result.aligned_bare)
+        app.action_rerun_base()  # ctrl+b, the bare lens shown: the kept answer's bare scoring stays
+        await wait_until(pilot, lambda: app.result is not None and not app.running)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.lens == "bare" and list(app.pane("aligned").tokens) == bare == list(app.result.aligned_bare)
+        await pilot.press("ctrl+l", "ctrl+t")
+        assert app.lens == "urial" and not app.pane("aligned").tokens

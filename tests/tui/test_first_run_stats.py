@@ -51,6 +51,7 @@ async def test_no_shifted_token_draws_nothing_in_the_shifted_colour(tmp_path, de
     app = replay_app(tmp_path, demo_specs)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
+        await pilot.press("ctrl+t")  # the URIAL lens: the aligned answer with no shifted token
         red = app.theme_variables["shift-shifted"]
         summary = app.result.summary
         assert summary.aligned.shifted == summary.base.shifted == 0 and summary.aligned.shifted_by_bucket

@@ -10,7 +10,7 @@ import yaml
 from alignterm.sessions import SessionStore, load_session
 from alignterm.tui.screens.sessions import ConfirmScreen, SaveAsScreen, SessionBrowser
 
-from ..conftest import one_clear_line, run_cli
+from ..conftest import one_clear_line, run_cli, shown
 from .conftest import run_query, wait_until
 
 V1 = Path(__file__).parent.parent / "sessions" / "data" / "session-v1.yaml"
@@ -42,14 +42,15 @@ async def test_a_run_is_autosaved_and_replays_in_a_fresh_app_without_a_model(mak
         assert fresh.comparator is None and fresh.loader is None  # nothing loaded, nothing loading
         assert fresh.stats.plain_lines() == stats
         for side in SIDES:
-            assert list(fresh.pane(side).tokens) == result.side(side).tokens
+            assert list(fresh.pane(side).tokens) == shown(result, side, fresh.lens)
             assert painted(fresh, side) == colours[side]
         assert fresh.query_input.value == result.query
         assert "replay" in str(fresh.query_one("#status").render())
         await pilot.press("f3")  # the inspector shows the file's top-k of both models
         token = fresh.inspector.token
         assert token is not None and token.top and token.other_top
-        assert token == result.side(fresh._focused_pane().side).tokens[0]
+        side = fresh._focused_pane().side
+        assert token == shown(result, side, fresh.lens)[0]
         # re-running loads the recorded models, and greedy decoding gives the same answers
         fresh.query_input.focus()
         await pilot.press("enter")

@@ -17,6 +17,7 @@ from . import shift
 from .backend import Backend, CancelToken, DecodingParams, ModelSpec, Step, TopK, load_checked_pair
 from .errors import AlignTermError, BadInput, ContextOverflow
 from .events import (
+    BareScores,
     ComparisonResult,
     Event,
     RunFinished,
@@ -361,6 +362,8 @@ class Comparator:
                     if run.side == "aligned":
                         events = self._measure(run, self._under_base, self._under_base_bare if bare else None)
                         yield from events[0]
+                        if events[1]:
+                            yield BareScores(tuple(events[1]))
                         bare_events.extend(events[1])
                     else:
                         yield from self._measure(run, self._under_aligned, None)[0]

@@ -116,6 +116,18 @@ class RunStarted:
 
 
 @dataclass(frozen=True)
+class BareScores:
+    """The aligned tokens just yielded, scored under base + the bare prompt (the paper's TDS setting).
+
+    Only in a run with a URIAL prompt, right after each batch of aligned TokenEvents and for
+    the same positions, so a consumer can show either lens while the answer streams; the
+    finished run holds them all as `ComparisonResult.aligned_bare`.
+    """
+
+    tokens: tuple[TokenEvent, ...]
+
+
+@dataclass(frozen=True)
 class SideFinished:
     """One side stopped: "eos", "stop" (a URIAL stop string), "length" or "cancelled"."""
 
@@ -163,4 +175,4 @@ class RunFinished:
     result: ComparisonResult
 
 
-Event = Union[RunStarted, TokenEvent, SideFinished, RunFinished]
+Event = Union[RunStarted, TokenEvent, BareScores, SideFinished, RunFinished]

@@ -31,9 +31,11 @@ def _topk(entries: list[tuple[int | None, float]], token: int, logprob: float, r
     """
     best = sorted(entries, key=lambda e: -e[1])[:TOP_K]
     exact = True
-    if rank is None and any(i is None for i, _ in best) and any(i == token for i, _ in best):
-        rank = 1 + sum(lp > logprob for _, lp in best)
-        if best[-1][0] == token and len(entries) <= TOP_K:
+    if rank is None and any(i is None for i, _ in best):
+        rank = 1 + sum(lp > logprob for _, lp in best)  # the dropped entries count too
+        if all(i != token for i, _ in best):  # outside the top-k: every entry is above it
+            exact = False
+        elif best[-1][0] == token and len(entries) <= TOP_K:
             rank, exact = TOP_K + 1, False
     known = [(i, lp) for i, lp in best if i is not None]
     return TopK(TOP_K, tuple(i for i, _ in known), tuple(lp for _, lp in known), token, logprob, rank, exact)

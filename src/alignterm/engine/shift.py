@@ -68,6 +68,12 @@ def summarize(tokens: Sequence[TokenEvent], bucket_size: int = BUCKET_SIZE, top_
     )
 
 
+def recovered(bare: Sequence[TokenEvent], urial: Sequence[TokenEvent]) -> list[bool]:
+    """Per aligned token: shifted under base + bare prompt but not under base + URIAL, i.e. the
+    prompt recovered it (the tokens behind the closure). Both lists are of the same answer."""
+    return [b.shift == "shifted" and u.shift is not None and u.shift != "shifted" for b, u in zip(bare, urial)]
+
+
 def closure(bare: SideSummary, urial: SideSummary) -> float | None:
     """In-context closure: 1 - shifted_share(URIAL) / shifted_share(bare); None when bare has no shift."""
     if bare.scored == 0 or bare.shifted == 0 or urial.scored == 0:

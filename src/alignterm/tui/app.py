@@ -1,6 +1,6 @@
 """AlignTermApp: base and aligned answers streaming side by side, coloured by token distribution shift.
 
-The app is a consumer of the engine's event stream (DESIGN §2). Model work (loading, a
+The app is a consumer of the engine's event stream (architecture §2). Model work (loading, a
 run, a re-score) happens off the UI thread; events come back with `call_from_thread` and
 are handed to the widgets, which only display them. One lock serialises model work,
 because a run and a re-score share the comparator's cached scorers.
@@ -30,7 +30,7 @@ from textual.widgets import Footer, Label, Static
 from alignterm.config import Config, load_config, save_config
 from alignterm.engine.backend import CancelToken, DecodingParams, ModelSpec
 from alignterm.engine.errors import AlignTermError, is_out_of_memory
-from alignterm.engine.events import RunFinished, SideFinished, TokenEvent
+from alignterm.engine.events import BareScores, RunFinished, SideFinished, TokenEvent
 from alignterm.sessions import Session, SessionError, SessionStore, load_session
 from alignterm.sessions.store import save_session, slug
 from alignterm.themes import DEFAULT_THEME, ThemeFile, load_themes
@@ -82,6 +82,11 @@ class RunFailed:
     """A run stopped with an error (travels through the inbox after the run's events)."""
 
     message: str
+
+
+def _bare_view(result: "ComparisonResult") -> list[TokenEvent]:
+    """A result's aligned tokens scored under base + bare prompt (a bare run's own scoring)."""
+    return list(result.aligned_bare if result.aligned_bare is not None else result.aligned.tokens)
 
 
 def failure_line(err: Exception) -> str:
@@ -164,6 +169,7 @@ class AlignTermApp(App[int]):
         Binding("ctrl+l", "clear", "Clear", show=False, tooltip="Clear both answers, the stats and the query"),
         Binding("f2", "toggle_editor", "URIAL", tooltip="Show / hide the URIAL prompt editor (edits re-score the aligned answer)"),
         Binding("f3", "toggle_inspector", "Inspect", tooltip="Show / hide the token inspector (top-k of both models at the cursor)"),
+        Binding("ctrl+t", "toggle_lens", "Lens", tooltip="Colour the aligned answer by its rank under base + bare prompt (the paper's TDS) or under base + the URIAL prompt, with the tokens the prompt recovered marked"),
         Binding("f4", "toggle_monochrome", "Monochrome", show=False, tooltip="Monochrome mode: categories as plain / bold / reverse instead of colour"),
         Binding("f1,question_mark", "help", "Help", tooltip="This list of keys (? where it does not type into a text box)"),
         Binding("ctrl+s", "save_session", "Save as", show=False, tooltip="Save the comparison as a session file (.yaml), or a page (.html); in the URIAL editor it saves the prompt"),
@@ -214,6 +220,11 @@ class AlignTermApp(App[int]):
         self.received_tokens = {"aligned": 0, "base": 0}  # tokens the engine has yielded in this run
         self.result: ComparisonResult | None = None
         self.rescored: Rescored | None = None  # the last re-score shown, for the current result
+        # The aligned answer scored two ways (docs/decisions.md, "the lens"): under base + bare
+        # prompt (TDS) and under base + the URIAL prompt; `lens` says which one the pane shows.
+        self.lens = "bare"
+        self.aligned_views: dict[str, list[TokenEvent]] = {"bare": [], "urial": []}
+        self._run_bare = False  # the run on screen used the bare prompt: both views are one
         self._run_id = 0
         self._run_cancel: CancelToken | None = None
         self._rescore_id = 0
@@ -496,6 +507,10 @@ class AlignTermApp(App[int]):
         self.result = None
         self.rescored = None
         self._base_urial_label = self.urial_label
+        self._run_bare = self.urial_text is None
+        # a base re-run streams the kept answer re-scored under the new prompt; its bare scoring stands
+        kept_bare = [] if keep_aligned is None or self._run_bare else _bare_view(keep_aligned)
+        self.aligned_views = {"bare": kept_bare, "urial": []}
         self._title_base_pane()
         for side in ("base", "aligned"):
             pane = self.pane(side)
@@ -505,6 +520,10 @@ class AlignTermApp(App[int]):
         self.inspector.show(None)
         self.stats.reset()
         self.stats.set_urial_label(self.urial_label)
+        self.stats.set_base_label(self.urial_label)
+        if kept_bare and self._showing("bare"):  # a base re-run keeps the aligned answer's bare scoring
+            self.pane("aligned").set_tokens(kept_bare)
+            self.stats.tally_many(kept_bare)
         self.editor.set_status("Edits re-score the aligned answer; ctrl+b re-runs the base model.")
         request = ComparisonRequest(query=query, urial=self.urial_text, params=self.params, live=True,
                                     keep_aligned=keep_aligned)
@@ -544,7 +563,19 @@ class AlignTermApp(App[int]):
             if run_id != self._run_id:
                 continue  # a superseded run finishing
             if isinstance(event, TokenEvent):
-                batch[event.side].append(event)
+                if event.side == "aligned":
+                    self.aligned_views["urial"].append(event)
+                    if self._run_bare:
+                        self.aligned_views["bare"].append(event)
+                    if not self._showing("bare"):
+                        batch["aligned"].append(event)
+                else:
+                    batch["base"].append(event)
+                continue
+            if isinstance(event, BareScores):
+                self.aligned_views["bare"].extend(event.tokens)
+                if self._showing("bare"):
+                    batch["aligned"].extend(event.tokens)
                 continue
             flush()
             if isinstance(event, SideFinished):
@@ -560,15 +591,19 @@ class AlignTermApp(App[int]):
     def _show_result(self, result: "ComparisonResult") -> None:
         """Both answers, their measures and the summary, as a run ends or a session opens."""
         self.result = result
+        self._run_bare = result.urial is None
+        self.aligned_views = {"bare": _bare_view(result), "urial": list(result.aligned.tokens)}
         for side in ("base", "aligned"):
             pane = self.pane(side)
             final = result.side(side)  # type: ignore[arg-type]
-            if list(pane.tokens) != final.tokens:
-                pane.set_tokens(final.tokens)
+            tokens = self.aligned_views[self.lens] if side == "aligned" else final.tokens
+            if list(pane.tokens) != tokens:
+                pane.set_tokens(tokens)
             pane.border_subtitle = f"{final.finish_reason or 'cancelled'} · {len(final.tokens)} tok"
             pane.placeholder = "(no answer)" if not result.cancelled else "(cancelled before the first token)"
             self.stats.set_speed(side, final.tokens_per_s)
         self.stats.set_summary(result.summary)
+        self._show_lens()
 
     def _run_finished(self, result: "ComparisonResult") -> None:
         self._run_cancel = None
@@ -621,6 +656,7 @@ class AlignTermApp(App[int]):
         self.inspector.show(None)
         self.stats.reset()
         self.stats.set_urial_label(self.urial_label)
+        self.stats.set_base_label(self.urial_label)
         self._show_result(result)
         self._update_status()
         name = session.path.name if session.path is not None else "session"
@@ -725,6 +761,9 @@ class AlignTermApp(App[int]):
         self.urial_text = event.text
         self.urial_label = "none" if event.text is None else event.label
         self.stats.set_urial_label(self.urial_label)
+        if event.text is not None and self.lens == "bare":
+            self.lens = "urial"  # an edited prompt is seen in its own lens (the bare one does not change)
+            self._show_lens()
         if self._base_urial_label != self.urial_label:
             self.pane("base").border_subtitle = "old prompt · ctrl+b re-runs"
         if self.result is not None and not self.running:
@@ -760,8 +799,9 @@ class AlignTermApp(App[int]):
         if rescore_id != self._rescore_id:
             return
         self.rescored = rescored
-        self.pane("aligned").recolor(rescored.tokens)
+        self.aligned_views["urial"] = list(rescored.tokens)
         self.stats.set_rescored(rescored.summary, rescored.bare, rescored.closure)
+        self._show_lens()
         closure = "—" if rescored.closure is None else f"{rescored.closure:.2f}"
         self.editor.set_status(
             f"re-scored: aligned shifted {rescored.summary.share('shifted'):.1%} "
@@ -813,6 +853,13 @@ class AlignTermApp(App[int]):
         if self.has_class("-short"):
             other.display = False  # on a short terminal the answers need the remaining rows
         panel.display = True
+        self._panels_changed()
+
+    def _panels_changed(self) -> None:
+        """A panel opened or closed: on a short, narrow terminal the panes then sit side by side
+        (app.tcss), since stacked under a panel they would be bare borders."""
+        self.set_class(bool(self.editor.display or self.inspector.display), "-panel")
+        self.refresh_bindings()
 
     # ---- actions ---------------------------------------------------------------------
 
@@ -835,7 +882,7 @@ class AlignTermApp(App[int]):
         elif self.editor.display:
             self.editor.display = False
             self.query_input.focus()
-        self.refresh_bindings()
+        self._panels_changed()
 
     def action_rerun_base(self) -> None:
         """Re-run the base model with the current URIAL prompt, keeping the aligned answer."""
@@ -857,6 +904,7 @@ class AlignTermApp(App[int]):
     def action_clear(self) -> None:
         self._drop_runs()
         self.result = None
+        self.aligned_views = {"bare": [], "urial": []}
         for side in ("base", "aligned"):
             self.pane(side).clear()
             self.pane(side).border_subtitle = ""
@@ -872,6 +920,7 @@ class AlignTermApp(App[int]):
         if self.editor.display:
             self.editor.display = False
             self.query_input.focus()
+            self._panels_changed()
         else:
             self._show_panel("editor")
             self.editor.text_area.focus()
@@ -880,6 +929,7 @@ class AlignTermApp(App[int]):
         self.call_after_refresh(self.refresh_bindings)
         if self.inspector.display:
             self.inspector.display = False
+            self._panels_changed()
             return
         self._show_panel("inspector")
         pane = self._focused_pane()
@@ -893,6 +943,36 @@ class AlignTermApp(App[int]):
         pane = self._focused_pane()
         pane.focus()
         pane.action_next_shifted()
+
+    def _showing(self, view: str) -> bool:
+        """Whether the aligned pane shows `view` ("bare" or "urial"); a bare run's two views are one."""
+        return self.lens == view or self._run_bare
+
+    def _show_lens(self) -> None:
+        """Put the lens's scoring of the aligned answer in its pane, the recovered tokens marked in the URIAL lens."""
+        from alignterm.engine.shift import recovered
+
+        views = self.aligned_views
+        pane = self.pane("aligned")
+        if self.running:  # the pane restarts from the view, and the run keeps filling it
+            pane.set_tokens(views[self.lens])
+            self.stats.reset(sides=("aligned",))
+            self.stats.tally_many(pane.tokens)
+        else:
+            pane.recolor(views[self.lens])
+        pane.set_recovered(recovered(views["bare"], views["urial"]) if self.lens == "urial" else [])
+        self.stats.set_lens(self.lens)
+        legend = self.query_one(Legend)
+        legend.lens = self.lens
+        legend.redraw()
+
+    def action_toggle_lens(self) -> None:
+        """ctrl+t: the aligned answer under base + bare prompt (TDS) or under base + URIAL, recovered tokens marked."""
+        self.lens = "urial" if self.lens == "bare" else "bare"
+        self._show_lens()
+        if self.lens == "urial" and self.urial_text is None:
+            self.notify("The prompt is the bare one: both lenses are the same. Choose a URIAL prompt (F2).",
+                        title="Lens", severity="warning")
 
     def action_toggle_monochrome(self) -> None:
         self.monochrome = not self.monochrome

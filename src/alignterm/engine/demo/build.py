@@ -26,11 +26,12 @@ BASE_LR = 2e-3
 # copy a name from the query (a sudden change around update 300); without it every
 # answer is about some other, memorized entity.
 BASE_BATCH = 4
-# A very light fine-tune: the base already knows the chat format and the style (from
-# its chat logs), so one epoch at a low rate makes every answer styled; at 3e-4 the
-# aligned model lost the base's name copying and answered about the wrong entities.
-SFT_EPOCHS = 1
-SFT_LR = 3e-5
+# A light fine-tune: the base already knows the chat format and assistant style (from its
+# chat logs), but not the fine-tune's own habits (preface, transitions, phrasings): 2 epochs
+# at 1.5e-4 make them the aligned model's greedy choices; at 3e-4 the aligned model lost the
+# base's name copying and answered about the wrong entities.
+SFT_EPOCHS = 2
+SFT_LR = 1.5e-4
 SFT_BATCH = 16
 SFT_REPEATS = 2  # phrasings per (entity, topic)
 THREADS = 2

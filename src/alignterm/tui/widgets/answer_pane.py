@@ -77,6 +77,7 @@ class AnswerPane(ScrollView, can_focus=True):
         "answer-pane--shifted",
         "answer-pane--unscored",
         "answer-pane--top1-differs",
+        "answer-pane--recovered",
         "answer-pane--cursor",
         "answer-pane--placeholder",
     }
@@ -98,11 +99,13 @@ class AnswerPane(ScrollView, can_focus=True):
     AnswerPane > .answer-pane--shifted { color: $shift-shifted; text-style: bold; }
     AnswerPane > .answer-pane--unscored { color: $text-muted; }
     AnswerPane > .answer-pane--top1-differs { text-style: underline; }
+    AnswerPane > .answer-pane--recovered { background: $shift-shifted 35%; }
     AnswerPane > .answer-pane--cursor { text-style: reverse; }
     AnswerPane > .answer-pane--placeholder { color: $text-muted; text-style: italic; }
     AnswerPane.-mono > .answer-pane--unshifted { color: $foreground; text-style: none; }
     AnswerPane.-mono > .answer-pane--marginal { color: $foreground; text-style: bold; }
     AnswerPane.-mono > .answer-pane--shifted { color: $foreground; text-style: bold reverse; }
+    AnswerPane.-mono > .answer-pane--recovered { background: transparent; text-style: italic; }
     AnswerPane.-mono > .answer-pane--cursor { text-style: reverse italic; }
     """
 
@@ -133,6 +136,7 @@ class AnswerPane(ScrollView, can_focus=True):
         self._wrap_width = 0
         self._cache: dict[int, Strip] = {}
         self._cursor = -1
+        self._recovered: Sequence[bool] = ()
 
     # ---- content ---------------------------------------------------------------------
 
@@ -189,9 +193,23 @@ class AnswerPane(ScrollView, can_focus=True):
         if self._cursor >= 0:
             self.post_message(self.CursorMoved(self, self._cursor, self._tokens[self._cursor]))
 
+    def set_recovered(self, flags: Sequence[bool]) -> None:
+        """Mark the tokens a URIAL prompt recovered (shifted under the bare prompt, not under URIAL):
+        a shifted-coloured background under their own colour, italic in monochrome."""
+        if list(flags) != list(self._recovered):
+            self._recovered = list(flags)
+            self._cache.clear()
+            self.refresh()
+
+    @property
+    def recovered(self) -> list[int]:
+        """Indices of the tokens marked recovered."""
+        return [i for i, flag in enumerate(self._recovered) if flag]
+
     def clear(self) -> None:
         self._tokens = []
         self._cursor = -1
+        self._recovered = ()
         self._relayout()
         self.scroll_home(animate=False, immediate=True)
 
@@ -357,6 +375,8 @@ class AnswerPane(ScrollView, can_focus=True):
         style = self.get_component_rich_style(f"answer-pane--{token.shift or 'unscored'}", partial=True)
         if token.top1_differs:
             style += self.get_component_rich_style("answer-pane--top1-differs", partial=True)
+        if index < len(self._recovered) and self._recovered[index]:
+            style += self.get_component_rich_style("answer-pane--recovered", partial=True)
         return style
 
     def _cursor_style(self, style: Style, blank: bool, block: bool) -> Style:

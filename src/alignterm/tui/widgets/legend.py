@@ -24,6 +24,7 @@ class Legend(Static):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.monochrome = False
+        self.lens = "bare"  # the app's lens: the URIAL one adds the recovered-token mark
 
     def on_mount(self) -> None:
         self.redraw()
@@ -35,6 +36,10 @@ class Legend(Static):
             line.append(cat, style=style or "default")
             line.append(f" {CATEGORY_RANKS[cat]}   ")
         line.append("top-1 differs", style="underline")
+        if self.lens == "urial":
+            shifted = self.app.theme_variables.get("shift-shifted", "")
+            line.append("   ")
+            line.append("recovered", style="italic" if self.monochrome or not shifted else f"on {shifted}")
         width = self.content_region.width or 80
         for note in ("   F4: colour off" if not self.monochrome else "   F4: colour on", "  · ranks under the other model"):
             if line.cell_len + len(note) <= width:

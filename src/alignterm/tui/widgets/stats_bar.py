@@ -79,7 +79,9 @@ class StatsBar(Static):
         self.sides: dict[str, SideStats] = {"aligned": SideStats(), "base": SideStats()}
         self.aligned_bare: SideSummary | None = None
         self.closure: float | None = None
-        self.urial_label = "default"
+        self.urial_label = "default"  # the prompt the aligned answer is (re-)scored under
+        self.base_label = "default"  # the prompt the base answer on screen was made with
+        self.lens = "bare"  # which scoring the Aligned row shows (the app's lens)
         self.monochrome = False
         self.rescoring = False
 
@@ -133,6 +135,21 @@ class StatsBar(Static):
         self.urial_label = label
         self._redraw()
 
+    def set_base_label(self, label: str) -> None:
+        self.base_label = label
+        self._redraw()
+
+    def set_lens(self, lens: str) -> None:
+        self.lens = lens
+        self._redraw()
+
+    def _aligned_stats(self) -> SideStats:
+        """The Aligned row's numbers in the lens shown: the bare prompt's summary in the bare lens."""
+        stats = self.sides["aligned"]
+        if self.lens == "bare" and self.aligned_bare is not None and stats.summary is not None:
+            return SideStats(stats.n, stats.counts, stats.tokens_per_s, self.aligned_bare)
+        return stats
+
     def set_rescoring(self, busy: bool) -> None:
         self.rescoring = busy
         self._redraw()
@@ -159,7 +176,7 @@ class StatsBar(Static):
         return spark
 
     def _side_line(self, label: str, side: str, width: int) -> Text:
-        stats = self.sides[side]
+        stats = self._aligned_stats() if side == "aligned" else self.sides[side]
         line = Text.assemble((f"{label:<11}", "bold"), f"{stats.tokens:>4} tok ")
         if not stats.tokens:
             line.append("—", style="dim")
@@ -182,30 +199,37 @@ class StatsBar(Static):
 
     def _closure_line(self) -> Text:
         line = Text()
+        if self.base_label != self.urial_label:  # the editor's prompt is not yet the base answer's
+            line.append(f"base answer: {'bare' if self.base_label == 'none' else 'URIAL ' + self.base_label}"
+                        " (ctrl+b re-runs)  ", style="italic")
         if self.urial_label == "none":
             line.append("bare prompt (no URIAL)", style="bold")
             line.append("  closure needs a URIAL prompt", style="dim")
             return line
         line.append(f"URIAL {self.urial_label}", style="bold")
+        line.append("  closure ")  # first, so a narrow terminal still shows it
+        line.append("—" if self.closure is None else f"{self.closure:.2f}", style="bold")
+        line.append("  lens ")
+        line.append("bare" if self.lens == "bare" else "URIAL", style="bold reverse")
+        line.append(" ^t")
         aligned = self.sides["aligned"].summary
         if self.rescoring:
             line.append("  re-scoring…", style="italic")
         elif aligned is not None and self.aligned_bare is not None:
-            line.append("  aligned shifted: bare ")
+            line.append("  shifted: bare ")
             line.append(f"{self.aligned_bare.share('shifted') * 100:.1f}%",
                         style=self._shifted_style(self.aligned_bare.shifted))
             line.append(" → URIAL ")
             line.append(f"{aligned.share('shifted') * 100:.1f}%", style=self._shifted_style(aligned.shifted))
-        line.append("  closure ")
-        line.append("—" if self.closure is None else f"{self.closure:.2f}", style="bold")
         return line
 
     def _redraw(self) -> None:
         if not self.is_mounted:
             return
         width = self.content_region.width or 80
-        self.update(Text("\n").join([
-            self._side_line("Base+URIAL" if self.urial_label != "none" else "Base", "base", width),
+        # one row per line whatever the width: a wrapped row would push the closure out of the bar
+        self.update(Text("\n", no_wrap=True, overflow="ellipsis").join([
+            self._side_line("Base+URIAL" if self.base_label != "none" else "Base", "base", width),
             self._side_line("Aligned", "aligned", width),
             self._closure_line(),
         ]))

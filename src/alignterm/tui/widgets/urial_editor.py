@@ -122,10 +122,11 @@ class UrialEditor(Vertical):
         self._loaded_text = text or ""
         self.text_area.load_text(self._loaded_text)
         choice = self.query_one("#urial-choice", Select)
-        bundled = label in prompts.bundled_urial_names()
-        choice.value = label if bundled else Select.BLANK  # the selector names the prompt shown
-        if bundled:
+        if label in prompts.bundled_urial_names():  # the selector names the prompt shown
+            choice.value = label
             self.query_one("#urial-path", Input).value = ""
+        else:
+            choice.clear()
         self.set_status(status or f"The session's prompt ({label}).")
 
     def _set_text(self, text: str | None, label: str) -> None:
