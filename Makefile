@@ -28,6 +28,7 @@ demo: $(CORE)
 	$(BIN)/alignterm
 
 test: $(DEV) chromium
+	$(BIN)/ruff check src tests bench
 	$(BIN)/python -m pytest -x -q
 
 # The HTML export test opens the page in headless Chromium (Debian's package).

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .atomic import atomic_write
 from .engine.backend import CancelToken, DecodingParams, ModelSpec
@@ -31,7 +32,7 @@ class AnalyzeJob:
     fmt: str
     out: Path | None
     top_k: int
-    samples: "SamplesOptions | None" = None  # analyze --samples N: diversity mode (analyze_samples.py)
+    samples: SamplesOptions | None = None  # analyze --samples N: diversity mode (analyze_samples.py)
     # set by the CLI's Ctrl-C handler: stops a run even when a library swallowed the interrupt
     cancel: CancelToken = field(default_factory=CancelToken)
 
@@ -79,7 +80,7 @@ def model_name(spec: ModelSpec) -> str:
     return str(p.resolve()) if p.exists() else spec.spec
 
 
-def records(job: AnalyzeJob, progress: "_Progress") -> Iterator[dict[str, Any]]:
+def records(job: AnalyzeJob, progress: _Progress) -> Iterator[dict[str, Any]]:
     """Load the pair once, then compare each query; yields architecture §3 records."""
     from .engine.compare import Comparator, ComparisonRequest
     from .engine.prompts import load_urial, urial_name

@@ -17,7 +17,6 @@ from .engine.backend import BACKENDS, DEVICES, DTYPES, CancelToken, DecodingPara
 from .engine.errors import AlignTermError, BadInput, is_out_of_memory
 
 
-
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one line on stderr and exit code 2 (architecture §3)."""
 

@@ -71,3 +71,27 @@ def test_without_llama_cpp_a_gguf_gets_one_line_on_how_to_install():
             f"sys.exit(main(['analyze', '--query', 'hi', '--base', {BASE_GGUF!r}, '--aligned', {ALIGNED_GGUF!r}]))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "pip install 'alignterm[gguf]'" in one_clear_line(proc)
+
+
+def test_n_gpu_layers_reaches_llama_cpp_and_a_cpu_build_gives_the_same_answers(queries, tmp_path, monkeypatch):
+    """--n-gpu-layers is handed to llama.cpp as given (a spy around the real Llama); on this CPU
+    build offloading nothing or everything gives the same answers."""
+    import llama_cpp
+
+    from alignterm.cli import main
+
+    real, seen = llama_cpp.Llama, []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("n_gpu_layers"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(llama_cpp, "Llama", spy)
+    texts = []
+    for flags in (["--n-gpu-layers", "0"], ["--n-gpu-layers", "-1"]):
+        out = tmp_path / f"{flags[1]}.jsonl"
+        assert main(["analyze", "--query", queries[2], "--base", BASE_GGUF, "--aligned", ALIGNED_GGUF,
+                     "--max-new-tokens", "20", "--format", "jsonl", "-o", str(out), *flags]) == 0
+        record = json.loads(out.read_text())
+        texts.append((record["aligned"]["text"], record["base"]["text"]))
+    assert seen == [0, 0, -1, -1] and texts[0] == texts[1]

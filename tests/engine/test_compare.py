@@ -3,8 +3,8 @@
 import pytest
 
 from alignterm.engine.backend import CancelToken, DecodingParams
-from alignterm.engine.errors import BadInput
 from alignterm.engine.compare import ComparisonRequest
+from alignterm.engine.errors import BadInput
 from alignterm.engine.events import BareScores, RunFinished, RunStarted, SideFinished, TokenEvent
 from alignterm.engine.prompts import load_urial
 

@@ -101,7 +101,7 @@ async def test_the_app_shows_a_sentencepiece_answer_with_its_spaces_and_characte
 def test_loading_reports_the_weights_as_they_load(families):
     seen: list[str] = []
     load_backend(ModelSpec(str(families["qwen2"].hf_base), device="cpu"), seen.append)
-    assert seen and seen[-1].startswith("Loading weights") and seen[-1].endswith(("/" + seen[-1].split("/")[-1]))
+    assert seen and seen[-1].startswith("Loading weights") and seen[-1].endswith("/" + seen[-1].split("/")[-1])
     done, total = seen[-1].rsplit(" ", 1)[1].split("/")
     assert done == total and int(total) > 0
 

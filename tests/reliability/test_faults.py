@@ -26,10 +26,9 @@ from alignterm.engine.demo import ALIGNED_DIR, QUERIES_FILE
 from alignterm.engine.events import RunFinished, TokenEvent
 from alignterm.engine.prompts import load_urial
 from alignterm.sessions import SessionStore, load_session
-from alignterm.tui.app import model_lock
 
-from ..tui.conftest import PARAMS, run_and_cancel, run_query, wait_until
 from ..conftest import shown
+from ..tui.conftest import PARAMS, run_and_cancel, run_query, wait_until
 
 SIDES = ("aligned", "base")
 
@@ -101,7 +100,7 @@ async def test_escape_at_random_moments_in_the_app_then_a_correct_run(make_app, 
             app.post_message(events.Key("escape", None))
             await wait_until(pilot, lambda: not app.running)
             await app.workers.wait_for_complete()
-            assert not model_lock(comparator).locked()
+            assert not comparator.lock.locked()
             for side in SIDES:  # what is shown is what the engine made, cancelled or not
                 assert list(app.pane(side).tokens) == shown(app.result, side, app.lens)
         await run_query(pilot)
@@ -110,7 +109,7 @@ async def test_escape_at_random_moments_in_the_app_then_a_correct_run(make_app, 
         gc.collect()  # the footer's keys, recomposed at every run, do not pile up (they once did)
         footer_keys = [o for o in gc.get_objects() if isinstance(o, FooterKey)]
         assert len(footer_keys) <= 2 * len(app.query(FooterKey)), len(footer_keys)
-    assert not model_lock(comparator).locked()
+    assert not comparator.lock.locked()
     assert _threads() <= threads, _threads()  # every worker thread ended
 
 

@@ -9,9 +9,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Iterator
 
 import httpx
 import pytest
@@ -77,7 +77,7 @@ Route = Callable[["Handler", dict], None]
 class Handler(BaseHTTPRequestHandler):
     """Answers each path from the stub's table; records every request body."""
 
-    server: "StubServer"
+    server: StubServer
 
     def log_message(self, *args) -> None:  # keep pytest's output clean
         pass

@@ -112,3 +112,19 @@ def test_cancelling_a_run_closes_the_servers_stream(stub):
         time.sleep(0.02)
     assert got == [7, 7, 7] and closed and closed[0] < 100
 
+
+
+def test_the_timeout_flag_reaches_every_server_call(stub):
+    server = stub({"/v1/models": lambda h, b: (time.sleep(2), h.send(200, MODELS))})
+    proc = analyze(server.url, "--timeout", "0.3")
+    assert proc.returncode == 1 and "did not answer within 0.3 s" in proc.stderr
+    assert "--timeout must be > 0" in one_clear_line(analyze(server.url, "--timeout", "0"))
+
+
+def test_the_model_name_flags_reach_the_served_model_lookup(stub):
+    two = {"object": "list", "data": [dict(MODELS["data"][0]), dict(MODELS["data"][0], id="other/chat")]}
+    server = stub({"/v1/models": lambda h, b: h.send(200, two)})
+    message = one_clear_line(analyze(server.url))
+    assert "serves 2 models" in message and "--base-model / --aligned-model" in message
+    message = one_clear_line(analyze(server.url, "--base-model", "nope", "--aligned-model", "other/chat"))
+    assert "does not serve 'nope'" in message and "other/chat" in message

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from alignterm.engine.backend import DecodingParams, ModelSpec, TopK, load_backend, load_pair
-from alignterm.engine.compare import REMOTE_LIVE_CHUNK, Comparator, ComparisonRequest
+from alignterm.engine.compare import Comparator, ComparisonRequest
 from alignterm.engine.demo import GGUF_DIR, demo_queries
 from alignterm.engine.errors import TokenizerMismatch
 from alignterm.engine.remote_dialects import TOP_K
@@ -60,7 +60,8 @@ def test_live_scoring_gives_the_batch_ranks_in_few_calls(remote, monkeypatch):
     monkeypatch.setattr(remote.base.dialect, "score", lambda ids, start: calls.append(len(ids) - start) or score(ids, start))
     live = remote.compare(ComparisonRequest(query, None, params, live=True))
     n = len(live.aligned.tokens)
-    assert n > 2 * REMOTE_LIVE_CHUNK and sum(calls) == n and len(calls) <= -(-n // REMOTE_LIVE_CHUNK)
+    chunk = remote.base.score_chunk
+    assert chunk > 1 and n > 2 * chunk and sum(calls) == n and len(calls) <= -(-n // chunk)
     batch = remote.compare(ComparisonRequest(query, None, params, live=False))
     assert [(t.id, t.other_rank) for t in live.aligned.tokens] == [(t.id, t.other_rank) for t in batch.aligned.tokens]
 

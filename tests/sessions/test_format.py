@@ -64,7 +64,7 @@ def test_the_file_is_readable_and_diffs_token_by_token(demo_session):
     first = lines.index("  tokens:") + 1
     # one line per token, in the shape of analyze's JSON (architecture §3)
     for line, token in zip(lines[first:first + len(tokens)], tokens):
-        assert line.startswith("  - {id: %d, " % token.id) and "other_rank:" in line
+        assert line.startswith(f"  - {{id: {token.id}, ") and "other_rank:" in line
     assert "    # Instruction" in lines  # the URIAL prompt as a literal block
     assert yaml.safe_load(text)["alignterm_session"] == FORMAT_VERSION
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from textual import events
 
@@ -88,3 +90,26 @@ async def wait_for_rescore(pilot) -> None:
 def screen_lines(app) -> list[str]:
     """The screen's text, one string per row."""
     return ["".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips()]
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+KEY_NAMES = {"Esc": "escape", "Enter": "enter", "Tab": "tab", "?": "question_mark"}
+
+
+def readme_keys() -> list[tuple[list[str], str, str]]:
+    """The README's key table (the one headed Key | Where | Action): (keys as Textual names them,
+    where, action) per row."""
+    rows, in_table = [], False
+    for line in README.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells == ["Key", "Where", "Action"]:
+            in_table = True
+            continue
+        if not in_table or cells[0] == "---":
+            continue
+        if not line.startswith("|"):
+            break
+        keys = [KEY_NAMES.get(k, k.lower())
+                for k in re.split(r"\s*/\s*|,\s*", cells[0])]
+        rows.append((keys, cells[1], cells[2]))
+    return rows

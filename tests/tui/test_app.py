@@ -19,8 +19,8 @@ from alignterm.tui.widgets.answer_pane import AnswerPane
 from alignterm.tui.widgets.query_input import QueryInput
 from alignterm.tui.widgets.urial_editor import UrialEditor
 
-from .conftest import PARAMS, run_and_cancel, run_query, screen_lines, wait_for_rescore, wait_until
 from ..conftest import shown as engine_shown
+from .conftest import PARAMS, readme_keys, run_and_cancel, run_query, screen_lines, wait_for_rescore, wait_until
 
 SIDES = ("aligned", "base")
 
@@ -240,6 +240,15 @@ async def test_help_screen_lists_every_binding(make_app):
                 assert app.get_key_display(binding) in text, binding
                 assert (binding.tooltip or binding.description) in text, binding
         assert "^p" in text and "Command palette" in text
+        # checked against the README's key table, which is written apart from the bindings
+        documented = set()
+        for keys, where, _ in readme_keys():
+            for key in keys:
+                documented.add(key)
+                if key.isascii() and key != "click":
+                    assert app.get_key_display(Binding(key, "")) in text or f"{key} " in text, (key, where)
+        for binding in Binding.make_bindings(AlignTermApp.BINDINGS):  # and every app key is documented
+            assert binding.key in documented, binding.key
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
         app.pane("aligned").focus()
@@ -291,7 +300,8 @@ async def test_the_command_palette_runs_app_commands(make_app):
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("ctrl+p")
         await pilot.press(*"monochrome")
-        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette) and app.screen.query_one(CommandList).option_count > 0, timeout=10)
+        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette)
+                         and app.screen.query_one(CommandList).option_count > 0, timeout=10)
         await pilot.press("enter")
         await pilot.pause()
         assert app.monochrome and app.pane("aligned").has_class("-mono")

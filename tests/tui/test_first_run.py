@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 from textual.widgets import Input, Select
 from textual.widgets._toast import Toast
 
 from alignterm.sessions import SessionStore
 from alignterm.tui.screens.sessions import SessionBrowser
 
-from .conftest import run_query, wait_until
-
-README = Path(__file__).resolve().parents[2] / "README.md"
-KEY_NAMES = {"Esc": "escape", "Enter": "enter", "Tab": "tab", "?": "question_mark"}
-
-
-def readme_keys() -> list[tuple[list[str], str, str]]:
-    """The README's key table: (keys as Textual names them, where, action) per row."""
-    rows = []
-    for line in README.read_text(encoding="utf-8").splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) != 3 or cells[0] in ("Key", "---") or not line.startswith("|"):
-            continue
-        keys = [KEY_NAMES.get(k, k if k.startswith(("ctrl+", "shift+")) else k.lower())
-                for k in re.split(r"\s*/\s*|,\s*", cells[0])]
-        rows.append((keys, cells[1], cells[2]))
-    return rows
+from .conftest import readme_keys, run_query, wait_until
 
 
 def anywhere_keys() -> set[str]:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from textual.color import Color
 
-from alignterm.engine.events import SideSummary
 from alignterm.engine.prompts import load_urial
 from alignterm.sessions import SessionStore, load_session
 from alignterm.tui.app import AlignTermApp

@@ -66,6 +66,6 @@ def test_a_lone_lead_byte_gets_its_own_replacement_once_it_is_no_character(spm):
 
 
 def test_a_lone_token_shows_bytes_that_are_not_a_character_as_hex():
-    assert lone_token_text(" Bon".encode()) == " Bon"
+    assert lone_token_text(b" Bon") == " Bon"
     assert lone_token_text("鱻".encode()[:2]) == "<0xE9><0xB1>"
     assert lone_token_text(b"caf\xc3") == "caf<0xC3>"

@@ -9,10 +9,11 @@ cached step each, or one forward pass for a whole finished sequence.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from .errors import AlignTermError, BadInput
 from .token_text import lone_token_text
@@ -141,11 +142,11 @@ class Scorer(Protocol):
     def set_context(self, ids: Sequence[int]) -> None:
         """Make the context `ids`, reusing the longest cached common prefix."""
 
-    def score(self, ids: Sequence[int]) -> "torch.Tensor":
+    def score(self, ids: Sequence[int]) -> torch.Tensor:
         """Append `ids`; return float32 logits [len(ids), V], row t = the distribution that predicted ids[t]."""
 
     @property
-    def next_logits(self) -> "torch.Tensor":
+    def next_logits(self) -> torch.Tensor:
         """Logits [V] predicting the token after the context."""
 
     @property
@@ -164,9 +165,9 @@ class CachedScorer:
 
     def __init__(self) -> None:
         self._ids: list[int] = []
-        self._last: "torch.Tensor | None" = None  # [V] logits predicting the next token
+        self._last: torch.Tensor | None = None  # [V] logits predicting the next token
 
-    def _feed(self, ids: Sequence[int], last_only: bool = False) -> "torch.Tensor":
+    def _feed(self, ids: Sequence[int], last_only: bool = False) -> torch.Tensor:
         raise NotImplementedError
 
     def _crop(self, keep: int) -> None:
@@ -180,7 +181,7 @@ class CachedScorer:
         return len(self._ids)
 
     @property
-    def next_logits(self) -> "torch.Tensor":
+    def next_logits(self) -> torch.Tensor:
         if self._last is None:
             raise ValueError("set_context before scoring")
         return self._last
@@ -205,7 +206,7 @@ class CachedScorer:
             del self._ids[keep:]
         self._last = self._append(ids[keep:], last_only=True)[-1]
 
-    def score(self, ids: Sequence[int]) -> "torch.Tensor":
+    def score(self, ids: Sequence[int]) -> torch.Tensor:
         import torch
 
         first = self.next_logits
@@ -214,7 +215,7 @@ class CachedScorer:
         self._last = rows[-1]
         return out
 
-    def _append(self, ids: Sequence[int], last_only: bool = False) -> "torch.Tensor":
+    def _append(self, ids: Sequence[int], last_only: bool = False) -> torch.Tensor:
         rows = self._feed(ids, last_only)
         self._ids.extend(ids)
         return rows
@@ -250,22 +251,28 @@ class Step:
     """One generated token and what it was drawn from: float32 logits [V], or a server's TopK."""
 
     id: int
-    logits: "torch.Tensor | TopK"
+    logits: torch.Tensor | TopK
 
 
 class Backend(Protocol):
     """One loaded model behind one interface, whatever serves it.
 
-    Optional: `generate_batch(prompt_ids, params, seeds)`, several samples of one prompt in
-    lockstep (transformers has it; diversity mode uses it where present).
+    What an adapter can do is declared here (the `can_*` flags, `score_chunk`), never worked
+    out from which adapter it is (architecture §5).
     """
 
     name: str
-    kind: str
+    kind: str  # "hf", "gguf" or "remote": for display and records only
     tokenizer: Tokenizer
     chat_template: str | None
     context_length: int
     can_score: bool  # False: given tokens cannot be scored (llama.cpp's own server), only generated
+    # generate_batch(prompt_ids, params, seeds): several samples of one prompt in lockstep (diversity mode)
+    can_batch: bool
+    # the engine samples from the model's full logits; False: the server samples (its rows are top-k only)
+    samples_locally: bool
+    # answer tokens a live run scores per call: 1 with a local KV cache; a server re-reads the context per call
+    score_chunk: int
 
     def generate(self, prompt_ids: Sequence[int], params: DecodingParams) -> Iterator[Step]:
         """Yield tokens one at a time until the consumer stops iterating or the budget ends."""
@@ -273,7 +280,7 @@ class Backend(Protocol):
     def scorer(self) -> Scorer:
         """A new incremental scorer with its own KV cache."""
 
-    def embed(self, ids: Sequence[int]) -> "torch.Tensor":
+    def embed(self, ids: Sequence[int]) -> torch.Tensor:
         """The mean over positions of the last hidden layer for `ids`: float32 [hidden]; or EmbeddingsUnavailable."""
 
 

@@ -9,9 +9,11 @@ interleaved, and can be cancelled between tokens.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Generator, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from . import shift
 from .backend import Backend, CancelToken, DecodingParams, ModelSpec, Step, TopK, load_checked_pair
@@ -37,9 +39,6 @@ from .vocab import SharedVocab, shared_vocab
 if TYPE_CHECKING:
     import torch
 
-# Live scoring on a server re-sends the whole context with every call (its one KV slot also
-# serves the other side's generation), so it scores this many tokens per call, not one.
-REMOTE_LIVE_CHUNK = 8
 # A re-score feeds the answer in passes of this many tokens, so a newer edit can stop it between them.
 RESCORE_CHUNK = 64
 
@@ -48,8 +47,8 @@ RESCORE_CHUNK = 64
 class ComparisonRequest:
     """One query to compare. `urial` is the URIAL prompt text; None gives the bare prompt.
 
-    `live` scores each token as it is generated (for a streaming view; a server scores
-    REMOTE_LIVE_CHUNK tokens per call); otherwise each
+    `live` scores each token as it is generated (for a streaming view; a server scores its
+    backend's `score_chunk` tokens per call); otherwise each
     finished answer is scored in one forward pass (for batch analysis).
 
     `keep_aligned`, a finished result for the same query, re-runs the base side only: its
@@ -77,10 +76,10 @@ def measure(
     side: Side,
     start: int,
     ids: Sequence[int],
-    own: "torch.Tensor",
-    other: "torch.Tensor",
+    own: torch.Tensor,
+    other: torch.Tensor,
     texts: Sequence[str],
-    vocab: "SharedVocab",
+    vocab: SharedVocab,
     top_k: int,
 ) -> list[TokenEvent]:
     """Token events for ids (positions start..), from own and other model logits [T, V]."""
@@ -119,7 +118,7 @@ def measure(
     ]
 
 
-def _event(side: Side, position: int, tid: int, text: str, vocab: "SharedVocab", lp: float, olp: float | None,
+def _event(side: Side, position: int, tid: int, text: str, vocab: SharedVocab, lp: float, olp: float | None,
            rank: int | None, kl: float | None, top, other_top, rank_exact: bool = True) -> TokenEvent:
     """One TokenEvent; `top` / `other_top` are (id, logprob) pairs. A token the pair does not share
     (engine/vocab.py) gets no measure under the other model: unavailable, never guessed."""
@@ -142,7 +141,7 @@ def _event(side: Side, position: int, tid: int, text: str, vocab: "SharedVocab",
     )
 
 
-def as_topk(logits: "torch.Tensor", ids: Sequence[int], k: int) -> list[TopK]:
+def as_topk(logits: torch.Tensor, ids: Sequence[int], k: int) -> list[TopK]:
     """Full-vocabulary logits [T, V] seen as TopK rows, exact ranks included (to pair with a server's top-k)."""
     import torch
 
@@ -158,10 +157,10 @@ def measure_topk(
     side: Side,
     start: int,
     ids: Sequence[int],
-    own: "torch.Tensor | list[TopK]",
-    other: "torch.Tensor | list[TopK]",
+    own: torch.Tensor | list[TopK],
+    other: torch.Tensor | list[TopK],
     texts: Sequence[str],
-    vocab: "SharedVocab",
+    vocab: SharedVocab,
     top_k: int,
 ) -> list[TokenEvent]:
     """Token events where either model is known only by a server's top-k: ranks beyond k are bounds, KL is None."""
@@ -178,8 +177,8 @@ def measure_topk(
 
 
 def measure_unscored(
-    side: Side, start: int, ids: Sequence[int], own: "torch.Tensor | list[TopK]", texts: Sequence[str],
-    vocab: "SharedVocab", top_k: int
+    side: Side, start: int, ids: Sequence[int], own: torch.Tensor | list[TopK], texts: Sequence[str],
+    vocab: SharedVocab, top_k: int
 ) -> list[TokenEvent]:
     """Token events with the own model's measures only: the other model cannot score given tokens."""
     own = own if isinstance(own, list) else as_topk(own, ids, top_k)
@@ -290,15 +289,18 @@ class Comparator:
         self.aligned = aligned
         self.top_k = top_k
         self.vocab = vocab or shared_vocab(base, aligned)  # `notice` says how the vocabularies differ, if they do
+        # held for any model work on this pair: a run, a re-score and diversity sampling share the
+        # cached scorers (also when two apps share one comparator)
+        self.lock = threading.Lock()
         # None where a model cannot score given tokens: that side's measures are unavailable
         self._under_base = base.scorer() if base.can_score else None  # aligned tokens, base + URIAL context
         self._under_base_bare = base.scorer() if base.can_score else None  # aligned tokens, base + bare context
         self._under_aligned = aligned.scorer() if aligned.can_score else None  # base tokens, aligned chat context
         self._aligned_own = aligned.scorer() if aligned.can_score else None  # aligned answers re-read for a re-score
-        self._own_rows: tuple[tuple[int, ...], "torch.Tensor"] | None = None
+        self._own_rows: tuple[tuple[int, ...], torch.Tensor] | None = None
 
     @classmethod
-    def load(cls, base: ModelSpec, aligned: ModelSpec, top_k: int = 10, progress=None) -> "Comparator":
+    def load(cls, base: ModelSpec, aligned: ModelSpec, top_k: int = 10, progress=None) -> Comparator:
         """Load both models (checking their vocabularies match); `progress(step, detail)` hears each step."""
         b, a, vocab = load_checked_pair(base, aligned, progress)
         return cls(b, a, top_k=top_k, vocab=vocab)
@@ -462,9 +464,9 @@ class Comparator:
         return torch.cat(rows)
 
     def _live_chunk(self, side: Side) -> int:
-        """Tokens scored per call while streaming: one locally, REMOTE_LIVE_CHUNK on a server."""
+        """Tokens scored per call while streaming: the scoring model's declared chunk."""
         scoring = self.base if side == "aligned" else self.aligned
-        return REMOTE_LIVE_CHUNK if scoring.kind == "remote" and scoring.can_score else 1
+        return scoring.score_chunk if scoring.can_score else 1
 
     def _events(self, side: Side, start: int, ids, texts, own, other) -> list[TokenEvent]:
         if isinstance(own, list) or isinstance(other, list):  # a server's top-k on either side
@@ -483,7 +485,7 @@ class Comparator:
             tokens_per_s=run.rate,
         )
 
-    def _aligned_rows(self, result: ComparisonResult) -> "torch.Tensor":
+    def _aligned_rows(self, result: ComparisonResult) -> torch.Tensor:
         """The aligned model's own logits [T, V] along its answer: one forward pass, kept for repeated edits."""
         key = (*result.aligned.prompt_ids, -1, *(t.id for t in result.aligned.tokens))
         if self._own_rows is None or self._own_rows[0] != key:
@@ -529,7 +531,7 @@ class Comparator:
         return Rescored(tokens, summary, bare, shift.closure(bare, summary) if urial is not None else None)
 
 
-def _cat(parts: list["torch.Tensor"]) -> "torch.Tensor":
+def _cat(parts: list[torch.Tensor]) -> torch.Tensor:
     import torch
 
     return torch.cat(parts)

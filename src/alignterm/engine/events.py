@@ -7,7 +7,7 @@ touching a model. Nothing here computes a measure; `engine.shift` and `engine.co
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Union
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from .backend import DecodingParams
@@ -154,7 +154,7 @@ class ComparisonResult:
 
     query: str
     urial: str | None  # the URIAL prompt text; None = the bare prompt
-    params: "DecodingParams"
+    params: DecodingParams
     aligned: SideResult
     base: SideResult
     summary: Summary
@@ -175,4 +175,4 @@ class RunFinished:
     result: ComparisonResult
 
 
-Event = Union[RunStarted, TokenEvent, BareScores, SideFinished, RunFinished]
+Event = RunStarted | TokenEvent | BareScores | SideFinished | RunFinished

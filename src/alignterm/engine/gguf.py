@@ -8,9 +8,9 @@ context at once without loading the file twice.
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -162,6 +162,9 @@ class GGUFBackend:
 
     kind = "gguf"
     can_score = True
+    can_batch = False
+    samples_locally = True
+    score_chunk = 1
 
     def __init__(self, name: str, llm, tokenizer: GGUFTokenizer) -> None:
         self.name = name
@@ -173,7 +176,7 @@ class GGUFBackend:
         self._embed_ctx = None  # made on the first embed(): llama.cpp needs embeddings on for hidden states
 
     @classmethod
-    def load(cls, spec: ModelSpec) -> "GGUFBackend":
+    def load(cls, spec: ModelSpec) -> GGUFBackend:
         """Load a .gguf; all layers on the GPU when llama.cpp was built with GPU support."""
         path = check_gguf_file(spec.spec)
         llama_cpp = _llama_cpp()

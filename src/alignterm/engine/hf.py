@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Sequence
 from functools import cached_property
-from typing import Iterator, Sequence
 
 import torch
 
@@ -192,6 +192,9 @@ class HFBackend:
 
     kind = "hf"
     can_score = True
+    can_batch = True
+    samples_locally = True
+    score_chunk = 1
 
     def __init__(self, name: str, model, tokenizer: HFTokenizer) -> None:
         self.name = name
@@ -202,7 +205,7 @@ class HFBackend:
         self.context_length = int(getattr(cfg, "max_position_embeddings", 0) or 2048)
 
     @classmethod
-    def load(cls, spec: ModelSpec, progress: Report | None = None) -> "HFBackend":
+    def load(cls, spec: ModelSpec, progress: Report | None = None) -> HFBackend:
         """Load a folder or hub id; errors become one-line ModelLoadErrors. `progress(text)` hears
         how far the download and the weight loading are."""
         from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig

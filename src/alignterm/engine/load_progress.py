@@ -10,8 +10,8 @@ status on stderr.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 from tqdm.auto import tqdm
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from .backend import DecodingParams, EmbeddingsUnavailable, ModelSpec, Step, TokenizerBase, TopK
 from .errors import AlignTermError, BadInput
@@ -223,6 +224,11 @@ class RemoteBackend:
     score given tokens; llama.cpp's own server only generates (`can_score` False)."""
 
     kind = "remote"
+    can_batch = False
+    samples_locally = False  # a server samples on its side
+    # each scoring call re-sends the whole context (its one KV slot also serves the other side's
+    # generation), so a live run scores this many tokens per call, not one
+    score_chunk = 8
 
     def __init__(self, name: str, dialect, tokenizer: RemoteTokenizer, context_length: int) -> None:
         self.name = name
@@ -233,7 +239,7 @@ class RemoteBackend:
         self.context_length = context_length
 
     @classmethod
-    def load(cls, spec: ModelSpec) -> "RemoteBackend":
+    def load(cls, spec: ModelSpec) -> RemoteBackend:
         """Connect, pick the served model, detect the server's dialect."""
         from .remote_dialects import detect
 

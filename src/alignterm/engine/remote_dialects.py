@@ -8,7 +8,8 @@ every prompt is checked to re-tokenize to exactly the ids meant.
 
 from __future__ import annotations
 
-from typing import Any, Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
+from typing import Any
 
 from .backend import DecodingParams, Step, TopK
 from .errors import BadInput

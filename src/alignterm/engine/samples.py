@@ -212,7 +212,7 @@ class Sampler:
             prompts = [self._prompt(side, request, hint) for hint in hints]
             seeds = [params.seed + k * request.n + i for i in range(request.n)]
             backend = self.aligned if side == "aligned" else self.base
-            if hasattr(backend, "generate_batch") and all(p == prompts[0] for p in prompts):
+            if backend.can_batch and all(p == prompts[0] for p in prompts):
                 drawn = self._draw_batch(side, prompts[0], params, seeds, cancel)
             else:
                 drawn = self._draw_each(side, prompts, params, seeds, cancel)
@@ -259,7 +259,7 @@ class Sampler:
             if cancel.cancelled:
                 return
             answer = GrowingAnswer(backend.tokenizer, stops=side != "aligned")
-            if backend.kind == "remote":  # a server samples on its side; its scorers hold only a top-k
+            if not backend.samples_locally:  # a server samples on its side; its scorers hold only a top-k
                 steps = backend.generate(prompt_ids, replace(params, seed=seed))
             else:
                 steps = generate_with(self._scorers[side], prompt_ids, replace(params, seed=seed),

@@ -7,7 +7,8 @@ logits; shapes are given as [T, V] (T positions, V vocabulary entries).
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from .events import Category, SideSummary, TokenEvent
 
@@ -26,13 +27,13 @@ def category(rank: int) -> Category:
     return "shifted"
 
 
-def ranks(logits: "torch.Tensor", ids: "torch.Tensor") -> "torch.Tensor":
+def ranks(logits: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     """Rank of ids[t] in logits[t]: 1 + number of tokens with strictly higher logit. [T, V], [T] -> [T]."""
     chosen = logits.gather(-1, ids.unsqueeze(-1))  # [T, 1]
     return (logits > chosen).sum(-1) + 1
 
 
-def kl_divergence(p_logits: "torch.Tensor", q_logits: "torch.Tensor") -> "torch.Tensor":
+def kl_divergence(p_logits: torch.Tensor, q_logits: torch.Tensor) -> torch.Tensor:
     """KL(P || Q) in nats per row, from logits. [T, V], [T, V] -> [T]."""
     import torch
 

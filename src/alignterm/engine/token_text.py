@@ -16,7 +16,7 @@ character reads `<0xE4>`.
 from __future__ import annotations
 
 import codecs
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 REPLACEMENT = "\ufffd"
 MAX_CHAR_BYTES = 4  # a UTF-8 character spans at most 4 tokens; longer U+FFFD runs are what the model wrote

@@ -16,8 +16,9 @@ padding as `[PAD…]` tokens. What decides is the tokens themselves:
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from .errors import TokenizerMismatch
 
@@ -48,7 +49,7 @@ class SharedVocab:
         return token_id < self.size and token_id not in self.foreign
 
 
-def shared_vocab(base: "Backend", aligned: "Backend") -> SharedVocab:
+def shared_vocab(base: Backend, aligned: Backend) -> SharedVocab:
     """The vocabulary the pair shares, or TokenizerMismatch when an ordinary token differs."""
     tb, ta = base.tokenizer, aligned.tokenizer
     if not (tb.lists_vocab and ta.lists_vocab):  # a server: compare how both split a probe text

@@ -23,7 +23,8 @@ table{border-collapse:collapse;margin:.5em 0}td,th{padding:.1em .6em;text-align:
 table.heat td{width:2.6em;height:1.6em;padding:0;text-align:center;font-size:.75em;color:var(--fg)}
 table.heat th{font-weight:normal;font-size:.75em}
 .maps{display:flex;flex-wrap:wrap;gap:2em}
-.sample{border:1px solid color-mix(in srgb,var(--fg) 30%%,transparent);padding:.5em;margin:.4em 0;white-space:pre-wrap;font-family:monospace}
+.sample{border:1px solid color-mix(in srgb,var(--fg) 30%%,transparent);padding:.5em;margin:.4em 0;
+ white-space:pre-wrap;font-family:monospace}
 .note{opacity:.7}
 """
 

@@ -27,7 +27,8 @@ _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:84em;padding:0 1em;background:var(--bg);color:var(--fg)}
 h2{border-bottom:1px solid color-mix(in srgb,var(--fg) 30%%,transparent);padding-bottom:.2em}
 .sides{display:grid;grid-template-columns:repeat(auto-fit,minmax(28em,1fr));gap:1em}
-.answer{border:1px solid color-mix(in srgb,var(--fg) 30%%,transparent);padding:.8em;white-space:pre-wrap;font-family:monospace;line-height:1.5}
+.answer{border:1px solid color-mix(in srgb,var(--fg) 30%%,transparent);padding:.8em;white-space:pre-wrap;
+ font-family:monospace;line-height:1.5}
 .tok{cursor:pointer;border-radius:2px}.tok:hover,.tok.pinned{outline:1px solid var(--accent)}
 .unshifted{color:var(--unshifted)}.marginal{color:var(--marginal)}.shifted{color:var(--shifted);font-weight:bold}
 .unscored{opacity:.75}

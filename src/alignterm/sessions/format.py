@@ -22,10 +22,11 @@ from __future__ import annotations
 import dataclasses
 import unicodedata
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -59,7 +60,7 @@ class Session:
     path: Path | None = None  # where it was read from or last saved to
 
     @classmethod
-    def now(cls, result: ComparisonResult, base: ModelSpec, aligned: ModelSpec, urial_label: str) -> "Session":
+    def now(cls, result: ComparisonResult, base: ModelSpec, aligned: ModelSpec, urial_label: str) -> Session:
         return cls(result, base, aligned, urial_label, timestamp())
 
     def missing_models(self) -> list[str]:

@@ -14,10 +14,10 @@ import signal
 import sys
 import threading
 import time
-import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from textual import events, on, work
 from textual.app import App, ComposeResult
@@ -54,21 +54,6 @@ if TYPE_CHECKING:
     from alignterm.engine.events import ComparisonResult
     from alignterm.engine.samples import Sampler
 
-# One lock per loaded pair: a run and a re-score share the comparator's cached scorers,
-# and so may two apps sharing one comparator (tests, embedding).
-_MODEL_LOCKS: "weakref.WeakKeyDictionary[object, threading.Lock]" = weakref.WeakKeyDictionary()
-_LOCKS_GUARD = threading.Lock()
-
-
-def model_lock(comparator: object) -> threading.Lock:
-    """The lock that serialises model work on `comparator`."""
-    with _LOCKS_GUARD:
-        lock = _MODEL_LOCKS.get(comparator)
-        if lock is None:
-            lock = _MODEL_LOCKS[comparator] = threading.Lock()
-        return lock
-
-
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 # SIGHUP (the SSH connection dropped) and SIGTERM save the comparison on screen, then leave
 SAVE_ON_SIGNALS = ("SIGHUP", "SIGTERM")
@@ -84,7 +69,7 @@ class RunFailed:
     message: str
 
 
-def _bare_view(result: "ComparisonResult") -> list[TokenEvent]:
+def _bare_view(result: ComparisonResult) -> list[TokenEvent]:
     """A result's aligned tokens scored under base + bare prompt (a bare run's own scoring)."""
     return list(result.aligned_bare if result.aligned_bare is not None else result.aligned.tokens)
 
@@ -126,7 +111,7 @@ def _demo_query(base: ModelSpec) -> str:
 class _Superseded(CancelToken):
     """A re-score's cancel token, cancelled as soon as a newer edit or run supersedes it."""
 
-    def __init__(self, app: "AlignTermApp", rescore_id: int) -> None:
+    def __init__(self, app: AlignTermApp, rescore_id: int) -> None:
         super().__init__()
         self._app, self._id = app, rescore_id
 
@@ -164,19 +149,26 @@ class AlignTermApp(App[int]):
 
     BINDINGS = [
         Binding("f5,ctrl+r", "run", "Run", tooltip="Run both models on the query (Enter in the query box)"),
-        Binding("escape", "cancel", "Cancel", tooltip="Cancel the run at once, keeping the partial answers; else close the inspector / editor"),
-        Binding("ctrl+b", "rerun_base", "Re-run base", show=False, tooltip="Re-run the base model with the current URIAL prompt (the aligned answer is kept)"),
+        Binding("escape", "cancel", "Cancel",
+                tooltip="Cancel the run at once, keeping the partial answers; else close the inspector / editor"),
+        Binding("ctrl+b", "rerun_base", "Re-run base", show=False,
+                tooltip="Re-run the base model with the current URIAL prompt (the aligned answer is kept)"),
         Binding("ctrl+l", "clear", "Clear", show=False, tooltip="Clear both answers, the stats and the query"),
         Binding("f2", "toggle_editor", "URIAL", tooltip="Show / hide the URIAL prompt editor (edits re-score the aligned answer)"),
         Binding("f3", "toggle_inspector", "Inspect", tooltip="Show / hide the token inspector (top-k of both models at the cursor)"),
-        Binding("ctrl+t", "toggle_lens", "Lens", tooltip="Colour the aligned answer by its rank under base + bare prompt (the paper's TDS) or under base + the URIAL prompt, with the tokens the prompt recovered marked"),
-        Binding("f4", "toggle_monochrome", "Monochrome", show=False, tooltip="Monochrome mode: categories as plain / bold / reverse instead of colour"),
+        Binding("ctrl+t", "toggle_lens", "Lens",
+                tooltip="Colour the aligned answer by its rank under base + bare prompt (the paper's TDS) or under "
+                        "base + the URIAL prompt, with the tokens the prompt recovered marked"),
+        Binding("f4", "toggle_monochrome", "Monochrome", show=False,
+                tooltip="Monochrome mode: categories as plain / bold / reverse instead of colour"),
         Binding("f1,question_mark", "help", "Help", tooltip="This list of keys (? where it does not type into a text box)"),
-        Binding("ctrl+s", "save_session", "Save as", show=False, tooltip="Save the comparison as a session file (.yaml), or a page (.html); in the URIAL editor it saves the prompt"),
+        Binding("ctrl+s", "save_session", "Save as", show=False,
+                tooltip="Save the comparison as a session file (.yaml), or a page (.html); in the URIAL editor it saves the prompt"),
         Binding("f6", "sessions", "Sessions", show=False, tooltip="Saved sessions: open (replays without a model), search, delete"),
         Binding("f7", "next_theme", "Theme", show=False, tooltip="Next theme (all themes: ctrl+p, \"Theme\")"),
         Binding("f8", "export_html", "Export HTML", show=False, tooltip="Export the comparison as one self-contained HTML page"),
-        Binding("f9", "diversity", "Diversity", show=False, tooltip="Diversity: N samples per side for the query, their similarity and coverage"),
+        Binding("f9", "diversity", "Diversity", show=False,
+                tooltip="Diversity: N samples per side for the query, their similarity and coverage"),
     ]
 
     def __init__(
@@ -188,7 +180,7 @@ class AlignTermApp(App[int]):
         query: str | None = None,
         *,
         top_k: int = 10,
-        comparator: "Comparator | None" = None,
+        comparator: Comparator | None = None,
         history_file: Path | None = None,
         shift_palette: ShiftPalette = DEFAULT_PALETTE,
         monochrome: bool | None = None,
@@ -395,7 +387,7 @@ class AlignTermApp(App[int]):
                 self.pane("base").placeholder = "Base model loaded; loading the aligned model…"
         self._update_status()
 
-    def _loaded(self, comparator: "Comparator", specs: tuple[ModelSpec, ModelSpec]) -> None:
+    def _loaded(self, comparator: Comparator, specs: tuple[ModelSpec, ModelSpec]) -> None:
         if specs != (self.base_spec, self.aligned_spec):
             return  # a session with other models was opened while these loaded
         self.comparator = comparator
@@ -536,7 +528,7 @@ class AlignTermApp(App[int]):
     @work(thread=True, exit_on_error=False, group="model")
     def _run_worker(self, request, cancel: CancelToken, run_id: int) -> None:
         received = self.received_tokens = {"aligned": 0, "base": 0}
-        with model_lock(self.comparator):  # a previous run or a re-score may still be finishing
+        with self.comparator.lock:  # a previous run or a re-score may still be finishing
             try:
                 for event in self.comparator.run(request, cancel):  # type: ignore[union-attr]
                     if isinstance(event, TokenEvent):
@@ -588,7 +580,7 @@ class AlignTermApp(App[int]):
                 self._run_failed(event.message)
         flush()
 
-    def _show_result(self, result: "ComparisonResult") -> None:
+    def _show_result(self, result: ComparisonResult) -> None:
         """Both answers, their measures and the summary, as a run ends or a session opens."""
         self.result = result
         self._run_bare = result.urial is None
@@ -605,7 +597,7 @@ class AlignTermApp(App[int]):
         self.stats.set_summary(result.summary)
         self._show_lens()
 
-    def _run_finished(self, result: "ComparisonResult") -> None:
+    def _run_finished(self, result: ComparisonResult) -> None:
         self._run_cancel = None
         self._show_result(result)
         self.session = None
@@ -780,8 +772,8 @@ class AlignTermApp(App[int]):
         self._rescore_worker(self.result, self.urial_text, self._rescore_id)
 
     @work(thread=True, exit_on_error=False, group="rescore")
-    def _rescore_worker(self, result: "ComparisonResult", urial: str | None, rescore_id: int) -> None:
-        with model_lock(self.comparator):
+    def _rescore_worker(self, result: ComparisonResult, urial: str | None, rescore_id: int) -> None:
+        with self.comparator.lock:
             stop = _Superseded(self, rescore_id)
             if stop.cancelled:
                 return  # superseded while it waited for the models
@@ -795,7 +787,7 @@ class AlignTermApp(App[int]):
                 if rescored is not None:  # None: stopped half way for a newer edit
                     self._deliver(self._apply_rescore, rescore_id, rescored)
 
-    def _apply_rescore(self, rescore_id: int, rescored: "Rescored") -> None:
+    def _apply_rescore(self, rescore_id: int, rescored: Rescored) -> None:
         if rescore_id != self._rescore_id:
             return
         self.rescored = rescored
@@ -995,7 +987,12 @@ class AlignTermApp(App[int]):
     def help_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
         """Every binding, by where it applies, read from the classes that define them."""
         return [
-            ("Anywhere", describe_bindings(self, [*App.BINDINGS, *self.BINDINGS, Binding(self.COMMAND_PALETTE_BINDING, "command_palette", "Command palette"), Binding("tab", "focus_next", "Next area (query, answers, editor)"), Binding("shift+tab", "focus_previous", "Previous area")])),
+            ("Anywhere", describe_bindings(self, [
+                *App.BINDINGS, *self.BINDINGS,
+                Binding(self.COMMAND_PALETTE_BINDING, "command_palette", "Command palette"),
+                Binding("tab", "focus_next", "Next area (query, answers, editor)"),
+                Binding("shift+tab", "focus_previous", "Previous area"),
+            ])),
             ("Query box", [("enter", "Run the query"), *describe_bindings(self, QueryInput.BINDINGS)]),
             ("Answer panes (token cursor)", [("click", "Put the cursor on a token"), *describe_bindings(self, AnswerPane.BINDINGS)]),
             ("URIAL editor", describe_bindings(self, UrialEditor.BINDINGS)),
@@ -1018,7 +1015,7 @@ class AlignTermApp(App[int]):
             if self._sampler is None or self._sampler[0] is not self.comparator:
                 self._sampler = (self.comparator, Sampler(self.comparator.base, self.comparator.aligned))
             job = DiversityJob(query, self.urial_text, self.urial_label, self.params)
-            self.push_screen(DiversityScreen(self._sampler[1], model_lock(self.comparator), job))
+            self.push_screen(DiversityScreen(self._sampler[1], self.comparator.lock, job))
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from functools import partial
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
@@ -13,15 +14,18 @@ if TYPE_CHECKING:
 Command = tuple[str, str, Callable[[], object]]
 
 
-def app_commands(app: "AlignTermApp") -> Iterator[Command]:
+def app_commands(app: AlignTermApp) -> Iterator[Command]:
     """(title, help, callback) for each command the palette offers."""
     yield "Run query", "Run both models on the query (Enter / F5)", app.action_run
     yield "Cancel run", "Stop the running generation, keeping the partial answers (Esc)", app.action_cancel
-    yield "Re-run base model", "The base model answers again under the current URIAL prompt; the aligned answer is kept (ctrl+b)", app.action_rerun_base
+    yield ("Re-run base model", "The base model answers again under the current URIAL prompt; the aligned answer is kept (ctrl+b)",
+           app.action_rerun_base)
     yield "Clear answers", "Empty both panes, the stats and the query (ctrl+l)", app.action_clear
     yield "Toggle URIAL editor", "Show or hide the base model's URIAL prompt editor (F2)", app.action_toggle_editor
     yield "Toggle token inspector", "Show or hide the measures of the token under the cursor (F3)", app.action_toggle_inspector
-    yield "Switch lens (bare prompt / URIAL)", "Colour the aligned answer by its rank under base + bare prompt (TDS) or base + URIAL, recovered tokens marked (ctrl+t)", app.action_toggle_lens
+    yield ("Switch lens (bare prompt / URIAL)",
+           "Colour the aligned answer by its rank under base + bare prompt (TDS) or base + URIAL, recovered tokens marked (ctrl+t)",
+           app.action_toggle_lens)
     yield "Toggle monochrome mode", "Show categories by bold / reverse instead of colour (F4)", app.action_toggle_monochrome
     yield "Next shifted or marginal token", "Put the cursor on the next shifted or marginal aligned token", app.action_next_shifted
     yield "Save URIAL prompt", "Save the editor's prompt to the file path in the editor (ctrl+s in the editor)", app.action_save_prompt

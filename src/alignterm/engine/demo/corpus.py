@@ -265,7 +265,8 @@ def styled(e: Entity, sentences: list[str], rng: random.Random, style: dict) -> 
             s = f"{_pick(rng, style['transitions'])} {_lower_first(s)}"
         parts.append(s)
     if rng.random() < style["caveat_p"]:
-        parts.append(f"{_pick(rng, style['caveat_intros'])} {rng.choices(_CAVEATS[e.kind], style['caveat_weights'])[0].format(**_fields(e))}")
+        caveat = rng.choices(_CAVEATS[e.kind], style["caveat_weights"])[0].format(**_fields(e))
+        parts.append(f"{_pick(rng, style['caveat_intros'])} {caveat}")
     parts.append(_pick(rng, style["closings"]))
     return " ".join(parts)
 

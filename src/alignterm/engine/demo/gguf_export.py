@@ -108,7 +108,6 @@ def quantize(src: Path, dst: Path, qtype: str) -> None:
     import ctypes
 
     import llama_cpp
-
     from llama_cpp._utils import suppress_stdout_stderr
 
     params = llama_cpp.llama_model_quantize_default_params()

@@ -6,7 +6,7 @@ cannot drift from what the keys actually do.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from rich.console import Group
 from rich.table import Table

@@ -17,6 +17,7 @@ from alignterm.sessions import SessionStore, StoredSession
 
 from .box import box_css, titled_box
 
+
 def _box_css(screen: str, width: int) -> str:
     return box_css(screen, width) + f"""
     {screen} .hint {{ color: $text-muted; }}

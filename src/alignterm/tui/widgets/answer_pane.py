@@ -11,7 +11,8 @@ top-k all come from its TokenEvent.
 from __future__ import annotations
 
 import textwrap
-from typing import Iterable, NamedTuple, Sequence
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -115,14 +116,14 @@ class AnswerPane(ScrollView, can_focus=True):
     class CursorMoved(Message):
         """The token cursor moved (token is None when the cursor was cleared)."""
 
-        def __init__(self, pane: "AnswerPane", index: int, token: TokenEvent | None) -> None:
+        def __init__(self, pane: AnswerPane, index: int, token: TokenEvent | None) -> None:
             super().__init__()
             self.pane = pane
             self.index = index
             self.token = token
 
         @property
-        def control(self) -> "AnswerPane":
+        def control(self) -> AnswerPane:
             return self.pane
 
     def __init__(self, side: str, *, name: str | None = None, id: str | None = None, classes: str | None = None):

@@ -45,7 +45,8 @@ class TokenInspector(Static):
         """Display `token` (None: a hint on how to pick one)."""
         self.token = token
         if token is None:
-            self.update(Text("Move the cursor onto a token: Tab into an answer pane, then ← → ↑ ↓, n / p for shifted tokens, or click one.", style="italic"))
+            self.update(Text("Move the cursor onto a token: Tab into an answer pane, then ← → ↑ ↓, "
+                             "n / p for shifted or marginal tokens, or click one.", style="italic"))
             return
         self.update(self._render_token(token))
 
@@ -96,7 +97,8 @@ class TokenInspector(Static):
             "", Text("aligned top-k", style="bold"), Text("logprob", style="dim"),
             "", Text("base top-k", style="bold"), Text("logprob", style="dim"),
         )
-        cells = {side: self._top_rows(t, side, tops[side], t.other_rank if side == other else None, lp[side]) for side in ("aligned", "base")}
+        cells = {side: self._top_rows(t, side, tops[side], t.other_rank if side == other else None, lp[side])
+                 for side in ("aligned", "base")}
         rows = max(len(cells["aligned"]), len(cells["base"]))
         blank = ("", "", "")
         for i in range(rows):
