@@ -147,7 +147,7 @@ def test_progress_hears_every_sample_and_cancel_stops_the_run(sampler, queries):
     result = sampler.run(SamplingRequest(queries[2], 3, None, DecodingParams(max_new_tokens=20)), cancel, progress)
     assert heard == [(1, 9, "aligned", 0), (2, 9, "aligned", 1), (3, 9, "aligned", 2)]  # drawn as one batch
     assert result.cancelled and [len(result.samples[s]) for s in SIDES] == [3, 0, 0]
-    assert result.measures.jaccard.within["aligned"] is not None
+    assert result.measures.jaccard.within["aligned"].pairs == 3  # the three kept samples, every pair
     assert result.measures.jaccard.within["base_urial"] is None and result.measures.coverage["base_hint"] == [None] * 3
     heard.clear()
     sampler.run(SamplingRequest(queries[2], 2, None, DecodingParams(max_new_tokens=10)), None, lambda *a: heard.append(a))

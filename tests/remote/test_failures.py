@@ -56,7 +56,8 @@ def test_idempotent_calls_retry_a_busy_server_a_bounded_number_of_times(stub):
     answers = iter([503, 503, 200])
     flaky = stub({"/v1/models": lambda h, b: h.send(next(answers), MODELS), "/tokenize": lambda h, b: h.send(
         200, {"count": 1, "max_model_len": 8192, "tokens": [1]})})
-    load_backend(ModelSpec(flaky.url))
+    backend = load_backend(ModelSpec(flaky.url))
+    assert MODELS["data"][0]["id"] in backend.name and len(flaky.requests) >= 3  # two 503s, then the answer
     down = stub({"/v1/models": lambda h, b: h.send(503, {"error": {"message": "overloaded"}})})
     with pytest.raises(RemoteError, match="HTTP 503: overloaded"):
         load_backend(ModelSpec(down.url))

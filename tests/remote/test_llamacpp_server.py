@@ -129,4 +129,4 @@ async def test_the_app_shows_unscored_tokens_muted_and_says_why(base_server):
         await pilot.pause()
         assert any("not scored: the base model's server cannot score given tokens" in line
                    for line in screen_lines(app))
-        assert app.is_running and app.result is not None
+        assert app.is_running and app.result.aligned.tokens == list(pane.tokens)
