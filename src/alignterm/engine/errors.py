@@ -41,3 +41,11 @@ def is_out_of_memory(err: BaseException) -> bool:
         return True
     text = str(err).lower()
     return any(mark in text for mark in _OOM_MARKS)
+
+
+def failure_line(err: Exception) -> str:
+    """One line for an unexpected error of model work (never a traceback on screen)."""
+    if is_out_of_memory(err):
+        return ("out of memory while running the models: try a smaller max-new-tokens, "
+                "a shorter URIAL prompt or query, or a smaller model")
+    return f"{type(err).__name__}: {err}".splitlines()[0]
