@@ -117,9 +117,11 @@ async def test_the_app_shows_unscored_tokens_muted_and_says_why(base_server):
     async with app.run_test(size=(120, 40)) as pilot:
         await run_query(pilot)
         pane = app.pane("aligned")
-        muted = pane.get_component_rich_style("answer-pane--unscored", partial=True)
+        categories = {pane.get_component_rich_style(f"answer-pane--{c}", partial=True).color
+                      for c in ("unshifted", "marginal", "shifted")}
         drawn = [seg for y in range(pane.line_count) for seg in pane.render_answer_line(y) if seg.text.strip()]
-        assert drawn and all(seg.style.color == muted.color for seg in drawn)
+        colours = {seg.style.color for seg in drawn}
+        assert drawn and len(colours) == 1 and not colours & categories  # one muted colour, no category's
         base_line, aligned_line, _ = app.stats.plain_lines()
         assert "not scored" in aligned_line and "U " in base_line  # the base side is scored by the local model
         await pilot.press("f3")

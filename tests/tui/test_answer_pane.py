@@ -218,3 +218,23 @@ async def test_the_cursor_follows_a_moved_word():
         assert pane._start_of(pane.cursor)[0] == 0
         await pilot.press("down")
         assert pane._start_of(pane.cursor)[0] == 1
+
+
+@pytest.mark.parametrize("theme", sorted(BUNDLED))
+async def test_unscored_tokens_and_the_placeholder_are_muted_and_visible_in_every_theme(theme):
+    """They were drawn white in every theme (a component class's `$text-muted` resolves to white),
+    so on the light theme they could not be seen."""
+    app = PaneApp(theme)
+    async with app.run_test(size=(40, 6)) as pilot:
+        pane = app.query_one(AnswerPane)
+        pane.placeholder = "Type a query and press Enter."
+        await pilot.pause()
+        _, _, background, foreground = pane.colors
+        placeholder = [s for s in pane.render_answer_line(0) if s.text.strip()][0].style.color
+        pane.extend([token(0, "word", None)])
+        await pilot.pause()
+        unscored = [s for s in pane.render_answer_line(0) if s.text.strip()][0].style.color
+        for colour in (placeholder, unscored):
+            drawn = Color.from_rich_color(colour)
+            assert drawn != background and drawn != foreground, (theme, drawn)
+            assert abs(drawn.brightness - background.brightness) > 0.25, (theme, drawn, background)

@@ -98,11 +98,11 @@ class AnswerPane(ScrollView, can_focus=True):
     AnswerPane > .answer-pane--unshifted { color: $shift-unshifted; }
     AnswerPane > .answer-pane--marginal { color: $shift-marginal; }
     AnswerPane > .answer-pane--shifted { color: $shift-shifted; text-style: bold; }
-    AnswerPane > .answer-pane--unscored { color: $text-muted; }
+    AnswerPane > .answer-pane--unscored { }
     AnswerPane > .answer-pane--top1-differs { text-style: underline; }
     AnswerPane > .answer-pane--recovered { background: $shift-shifted 35%; }
     AnswerPane > .answer-pane--cursor { text-style: reverse; }
-    AnswerPane > .answer-pane--placeholder { color: $text-muted; text-style: italic; }
+    AnswerPane > .answer-pane--placeholder { text-style: italic; }
     AnswerPane.-mono > .answer-pane--unshifted { color: $foreground; text-style: none; }
     AnswerPane.-mono > .answer-pane--marginal { color: $foreground; text-style: bold; }
     AnswerPane.-mono > .answer-pane--shifted { color: $foreground; text-style: bold reverse; }
@@ -369,11 +369,20 @@ class AnswerPane(ScrollView, can_focus=True):
             self._cache.clear()
             self.refresh()
 
+    def _muted(self) -> Style:
+        """A muted text colour, blended here: a component class's `$text-muted` is "auto 60%", which
+        Textual resolves to white there (invisible on the light theme), and an alpha colour loses
+        its alpha; so the pane's own text colour 60% of the way from its background."""
+        _, _, background, color = self.colors
+        return Style(color=background.blend(color, 0.6).rich_color)
+
     def token_style(self, index: int) -> Style:
         """The rich style token `index` is drawn with (colour class, underline, cursor)."""
         token = self._tokens[index]
         # a token the other model could not score (llama.cpp's server) is drawn muted, uncategorised
         style = self.get_component_rich_style(f"answer-pane--{token.shift or 'unscored'}", partial=True)
+        if token.shift is None:
+            style += self._muted()
         if token.top1_differs:
             style += self.get_component_rich_style("answer-pane--top1-differs", partial=True)
         if index < len(self._recovered) and self._recovered[index]:
@@ -420,7 +429,7 @@ class AnswerPane(ScrollView, can_focus=True):
         if not self._tokens:
             lines = self._placeholder_lines()
             if y < len(lines):
-                style = base + self.get_component_rich_style("answer-pane--placeholder", partial=True)
+                style = base + self.get_component_rich_style("answer-pane--placeholder", partial=True) + self._muted()
                 segments.append(Segment(lines[y], style))
         elif y < len(self._lines):
             for piece in self._lines[y]:
