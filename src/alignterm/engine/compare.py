@@ -407,7 +407,7 @@ class Comparator:
         if request.urial is None:
             bare = None
         else:  # the bare prompt does not change with the URIAL prompt: the kept scoring stands
-            bare = kept.aligned_bare if kept.aligned_bare is not None else kept.aligned.tokens
+            bare = kept.bare_tokens
         aligned = replace(kept.aligned, tokens=rescored.tokens)
         yield RunFinished(ComparisonResult(
             query=request.query, urial=request.urial, params=request.params, aligned=aligned,
@@ -520,14 +520,8 @@ class Comparator:
             parts.append(self._score(self._under_base, ids[start : start + RESCORE_CHUNK]))
         other = [row for part in parts for row in part] if isinstance(parts[0], list) else _cat(parts)
         tokens = self._events("aligned", 0, ids, [t.text for t in result.aligned.tokens], own, other)
-        if urial is None:
-            bare_tokens = tokens
-        elif result.aligned_bare is not None:
-            bare_tokens = result.aligned_bare
-        else:  # the run used the bare prompt, so the baseline is its own aligned scoring
-            bare_tokens = result.aligned.tokens
         summary = shift.summarize(tokens)
-        bare = shift.summarize(bare_tokens)
+        bare = shift.summarize(tokens if urial is None else result.bare_tokens)
         return Rescored(tokens, summary, bare, shift.closure(bare, summary) if urial is not None else None)
 
 

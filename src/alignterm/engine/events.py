@@ -167,6 +167,12 @@ class ComparisonResult:
     def side(self, side: Side) -> SideResult:
         return self.aligned if side == "aligned" else self.base
 
+    @property
+    def bare_tokens(self) -> list[TokenEvent]:
+        """The aligned answer scored under base + bare prompt: `aligned_bare` after a URIAL run, or
+        the aligned tokens themselves when the run used the bare prompt."""
+        return self.aligned_bare if self.aligned_bare is not None else self.aligned.tokens
+
 
 @dataclass(frozen=True)
 class RunFinished:

@@ -63,11 +63,6 @@ class RunFailed:
     message: str
 
 
-def _bare_view(result: ComparisonResult) -> list[TokenEvent]:
-    """A result's aligned tokens scored under base + bare prompt (a bare run's own scoring)."""
-    return list(result.aligned_bare if result.aligned_bare is not None else result.aligned.tokens)
-
-
 def reserve_a_core_for_the_ui() -> None:
     """Leave one CPU core to the UI thread when torch computes on the CPU.
 
@@ -487,7 +482,7 @@ class AlignTermApp(SessionKeeping, App[int]):
         self._base_urial_label = self.urial_label
         self._run_bare = self.urial_text is None
         # a base re-run streams the kept answer re-scored under the new prompt; its bare scoring stands
-        kept_bare = [] if keep_aligned is None or self._run_bare else _bare_view(keep_aligned)
+        kept_bare = [] if keep_aligned is None or self._run_bare else list(keep_aligned.bare_tokens)
         self.aligned_views = {"bare": kept_bare, "urial": []}
         self._title_base_pane()
         for side in ("base", "aligned"):
@@ -570,13 +565,12 @@ class AlignTermApp(SessionKeeping, App[int]):
         """Both answers, their measures and the summary, as a run ends or a session opens."""
         self.result = result
         self._run_bare = result.urial is None
-        self.aligned_views = {"bare": _bare_view(result), "urial": list(result.aligned.tokens)}
+        self.aligned_views = {"bare": list(result.bare_tokens), "urial": list(result.aligned.tokens)}
         for side in ("base", "aligned"):
             pane = self.pane(side)
             final = result.side(side)  # type: ignore[arg-type]
-            tokens = self.aligned_views[self.lens] if side == "aligned" else final.tokens
-            if list(pane.tokens) != tokens:
-                pane.set_tokens(tokens)
+            if side == "base" and list(pane.tokens) != final.tokens:  # the aligned pane: _show_lens, below
+                pane.set_tokens(final.tokens)
             pane.border_subtitle = f"{final.finish_reason or 'cancelled'} · {len(final.tokens)} tok"
             pane.placeholder = "(no answer)" if not result.cancelled else "(cancelled before the first token)"
             self.stats.set_speed(side, final.tokens_per_s)
