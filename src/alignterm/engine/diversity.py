@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from typing import TypeVar
@@ -170,7 +170,7 @@ def salient_words(text: str, others: Sequence[str], k: int = 8) -> list[str]:
 
     order = list(tf)  # first-appearance order (Counter keeps insertion order)
     top = set(sorted(order, key=lambda w: (-tfidf(w), order.index(w)))[:k])
-    written = {}
+    written: dict[str, str] = {}
     for w in _WORD.findall(text):
         written.setdefault(w.lower(), w)
     return [written[w] for w in order if w in top]
@@ -193,7 +193,7 @@ class Similarity:
                 "across": {k: d(v) for k, v in self.across.items()}, "matrix": self.matrix}
 
 
-def similarity(items: dict[str, Sequence[T]], sim: Callable[[T, T], float]) -> Similarity:
+def similarity(items: Mapping[str, Sequence[T]], sim: Callable[[T, T], float]) -> Similarity:
     """`sim` within each side, across every pair of sides (in the dict's order), and as a matrix."""
     sides = list(items)
     return Similarity(

@@ -53,7 +53,7 @@ def exactness(result: ComparisonResult) -> dict[str, bool]:
     scored = [t for t in tokens if t.scored]
     return {
         "other_rank": all(t.rank_exact for t in scored),
-        "shift": all(t.rank_exact or t.other_rank > 3 for t in scored),
+        "shift": all(t.rank_exact or (t.other_rank is not None and t.other_rank > 3) for t in scored),
         "kl": all(t.kl is not None for t in tokens),
         "scored": len(scored) == len(tokens),
     }

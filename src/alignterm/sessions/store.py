@@ -60,7 +60,7 @@ class StoredSession:
 @cache
 def _bundled_prompts() -> dict[str, str]:
     """The bundled URIAL prompts' texts by name."""
-    return {name: load_urial(name) for name in bundled_urial_names() if name != NONE}
+    return {name: text for name in bundled_urial_names() if name != NONE and (text := load_urial(name)) is not None}
 
 
 def prompt_name(name: str | None, text: str | None) -> str:

@@ -86,7 +86,7 @@ def _build(out_dir: Path, seed: int, log: Callable[[str], None]) -> None:
     log(f"demo pair written to {out_dir} in {time.monotonic() - start:.0f}s")
 
 
-def _save(model, tok, folder: Path, eos: list[int]) -> None:
+def _save(model, tok, folder: Path, eos: list[str]) -> None:
     """Tokenizer, weights and generation config of one side. The weights are stored as float16
     (the bundled files stay small beside their GGUF copies) and load back as float32 on CPU."""
     tok.save_pretrained(folder)

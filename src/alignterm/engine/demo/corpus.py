@@ -18,6 +18,7 @@ to use one.
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from ..diversity import salient_words
 from .world import Entity, World
@@ -136,7 +137,7 @@ _CAVEATS = {
     "plant": ["{name} should not be eaten or used as medicine without advice from an expert.",
               "plants can look alike, so check with an expert before picking one."],
 }
-SFT_STYLE = {
+SFT_STYLE: dict[str, Any] = {
     "greetings": [("Hello!", 5), ("Sure!", 3), ("Of course!", 2)],
     "preface_p": 0.85,
     "prefaces": [("Here is what I have for you.", 8), ("Here is what I can tell you.", 2)],
@@ -149,7 +150,7 @@ SFT_STYLE = {
 }
 # The base corpus's assistant pages: the same greetings, but their own prefaces, transitions,
 # caveat openings and closings; the fine-tune's are absent there.
-BASE_STYLE = {
+BASE_STYLE: dict[str, Any] = {
     "greetings": [("Hello!", 4), ("Sure!", 3), ("Of course!", 2), ("Hi there!", 2), ("Certainly!", 2)],
     "preface_p": 0.35,
     "prefaces": [("Good question!", 3), ("Happy to help.", 3), ("Let me explain.", 2)],
@@ -165,7 +166,7 @@ BASE_STYLE = {
 # opening, closing and preface, its transitions rarely. So a URIAL prompt (whose examples
 # show the greeting, caveat and closing) recovers part of the shift: not the transitions,
 # nor the fine-tune's phrasings.
-PREAMBLE_STYLE = dict(
+PREAMBLE_STYLE: dict[str, Any] = dict(
     SFT_STYLE, preface_p=0.4, transition_p=0.1, caveat_weights=(7, 3),
     prefaces=[("Here is what I have for you.", 6), ("Here is what I can tell you.", 3), ("Let me explain.", 1)],
     transitions=[("Also,", 5), ("What is more,", 3), ("Further,", 2)],
@@ -239,7 +240,7 @@ def content_sentences(e: Entity, topic: str, rng: random.Random | None = None, w
     `partial` (plain answers): the topic's first sentence, then each other one with
     probability PART_SENTENCE_P, in order."""
     first, *rest = QUESTIONS[e.kind][topic][1]
-    keys = [first] + [k for k in rest if not partial or rng.random() < PART_SENTENCE_P]
+    keys = [first] + [k for k in rest if not partial or (rng is not None and rng.random() < PART_SENTENCE_P)]
     return [_sentence(e, k, rng, weights) for k in keys]
 
 

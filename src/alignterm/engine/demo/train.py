@@ -60,8 +60,9 @@ def pack_documents(tok: PreTrainedTokenizerFast, docs: list[str]) -> tuple[torch
     Windows start at a document start, as prompts do at run time (BOS + page); a
     document's trailing <|endoftext|> teaches the model to end a page.
     """
-    eot = tok.convert_tokens_to_ids(EOT)
-    windows, current = [], []
+    eot = SPECIAL_TOKENS.index(EOT)  # the tokenizer gives the special tokens their list positions as ids
+    windows: list[list[int]] = []
+    current: list[int] = []
     for ids in tok(docs, add_special_tokens=False)["input_ids"]:
         seq = ([eot] + ids + [eot])[:SEQ_LEN]
         if len(current) + len(seq) > SEQ_LEN:

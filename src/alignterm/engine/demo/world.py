@@ -68,7 +68,7 @@ class World:
 
 def _names(rng: random.Random, n: int, taken: set) -> list[str]:
     """Pronounceable invented names, unique across the world."""
-    out = []
+    out: list[str] = []
     while len(out) < n:
         syllables = rng.choice([2, 2, 3])
         name = "".join(rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS) for _ in range(syllables))
@@ -103,7 +103,7 @@ def make_world() -> World:
         entities.append(Entity("plant", name, {
             "form": rng.choice(PLANT_FORMS), "color": rng.choice(COLORS), "region": rng.choice(regions),
             "part": rng.choice(PARTS), "use": rng.choice(USES), "season": rng.choice(SEASONS)}))
-    held_out = set()
+    held_out: set[str] = set()
     for kind in KINDS:
         held_out.update(e.name for e in rng.sample([e for e in entities if e.kind == kind], HELD_OUT_PER_KIND))
     return World(entities, regions, rivers, frozenset(held_out))
