@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..engine.events import ComparisonResult, SideResult, SideSummary, TokenEvent
+from ..engine.events import CATEGORIES, ComparisonResult, SideResult, SideSummary, TokenEvent
 
 
 def token_record(t: TokenEvent, top_k: int) -> dict[str, Any]:
@@ -37,7 +37,7 @@ def side_record(side: SideResult, top_k: int) -> dict[str, Any]:
 def summary_record(s: SideSummary) -> dict[str, Any]:
     return {
         **s.counts(),
-        "shares": {c: s.share(c) for c in ("unshifted", "marginal", "shifted")},
+        "shares": {c: s.share(c) for c in CATEGORIES},
         "shifted_by_position": {"bucket_size": s.bucket_size, "shifted": list(s.shifted_by_bucket),
                                 "tokens": list(s.tokens_by_bucket)},
         "top_shifted": [[text, n] for text, n in s.top_shifted],
