@@ -76,10 +76,16 @@ def recovered(bare: Sequence[TokenEvent], urial: Sequence[TokenEvent]) -> list[b
 
 
 def closure(bare: SideSummary, urial: SideSummary) -> float | None:
-    """In-context closure: 1 - shifted_share(URIAL) / shifted_share(bare); None when bare has no shift."""
-    if bare.scored == 0 or bare.shifted == 0 or urial.scored == 0:
+    """In-context closure of one answer (architecture §1)."""
+    return closure_of(bare.share("shifted") if bare.scored else None, urial.share("shifted") if urial.scored else None)
+
+
+def closure_of(bare_shifted: float | None, urial_shifted: float | None) -> float | None:
+    """In-context closure from the two shifted shares: 1 - URIAL's / bare's; None when the bare
+    prompt shows no shift or either share is unknown (no scored token)."""
+    if not bare_shifted or urial_shifted is None:
         return None
-    return 1.0 - urial.share("shifted") / bare.share("shifted")
+    return 1.0 - urial_shifted / bare_shifted
 
 
 def merge(summaries: Iterable[SideSummary], top_n: int = 10) -> SideSummary:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..engine.aggregate import LENS_TITLES, RANK_BINS, Aggregate, LensFigures
 from ..engine.events import CATEGORIES, ComparisonResult, SideResult, SideSummary, TokenEvent
 
 
@@ -100,3 +101,35 @@ def result_record(
         record["aligned_bare"] = {"prompt_ids": result.bare_prompt_ids,
                                   "tokens": [token_record(t, top_k) for t in result.aligned_bare]}
     return record
+
+
+def lens_record(f: LensFigures) -> dict[str, Any]:
+    return {
+        "answers": f.answers,
+        "n": f.n,
+        "unscored": f.unscored,
+        **{c: f.counts[c] for c in CATEGORIES},
+        "shares": {c: f.share(c) for c in CATEGORIES},
+        "mean_kl": f.mean_kl,
+        "rank_histogram": {"bins": [label for label, _, _ in RANK_BINS], "tokens": list(f.ranks),
+                           "rank_bounds": f.rank_bounds},
+        "by_position": {"position": [p.position for p in f.curve], "answers": [p.answers for p in f.curve],
+                        "shifted": [p.shifted for p in f.curve], "marginal": [p.marginal for p in f.curve]},
+        "top_shifted": [{"text": r.text, "shifted": r.shifted, "occurrences": r.occurrences,
+                         "shifted_share": r.shifted_share, "mean_rank": r.mean_rank, "mean_kl": r.mean_kl,
+                         "rank_exact": r.rank_exact} for r in f.top],
+    }
+
+
+def aggregate_record(agg: Aggregate, **run: Any) -> dict[str, Any]:
+    """The query-set report as one JSON object (`analyze --summary`; read by the pretty and HTML
+    writers): `run` carries the models, the prompt's name and the parameters."""
+    return {
+        "type": "summary",
+        **run,
+        "queries": len(agg.queries),
+        "closure": agg.closure,
+        "lenses": {lens: {"title": LENS_TITLES[lens], **lens_record(f)} for lens, f in agg.lenses.items()},
+        "per_query": [{"index": q.index, "id": q.id, "query": q.query, "tokens": q.tokens, "shifted": q.shifted,
+                       "closure": q.closure} for q in agg.queries],
+    }

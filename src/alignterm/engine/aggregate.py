@@ -1,0 +1,235 @@
+"""The query-set figures of the URIAL paper's TDS analysis (architecture §1, §3), pooled over
+every comparison of an `analyze` run.
+
+Three **lenses** read the same runs: the aligned answer under base + bare prompt (`bare`, the
+paper's TDS), the aligned answer under base + URIAL (`urial`, only when the run used a URIAL
+prompt) and the base answer under the aligned model (`reverse`: what alignment suppresses).
+Per lens: the category shares, mean KL, a rank histogram, the shifted and marginal share at
+each answer position (with the number of answers that long) and the most often shifted
+tokens; per query a row with its shares and closure; and the pooled closure. Writers only
+draw these figures; nothing here knows about output formats.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .events import CATEGORIES, Category, ComparisonResult, TokenEvent
+from .shift import closure_of
+
+Lens = Literal["bare", "urial", "reverse"]
+LENSES: tuple[Lens, Lens, Lens] = ("bare", "urial", "reverse")
+LENS_TITLES: dict[Lens, str] = {
+    "bare": "aligned | base + bare prompt",
+    "urial": "aligned | base + URIAL",
+    "reverse": "base | aligned",
+}
+# The rank histogram's bins: (label, lowest rank, highest rank or None for no bound).
+RANK_BINS: tuple[tuple[str, int, int | None], ...] = (
+    ("1", 1, 1), ("2", 2, 2), ("3", 3, 3), ("4-10", 4, 10), ("11-100", 11, 100), (">100", 101, None),
+)
+TOP_N = 10
+
+
+def lens_tokens(result: ComparisonResult, lens: Lens) -> list[TokenEvent] | None:
+    """The tokens one lens reads from a comparison; None for `urial` in a bare-prompt run."""
+    if lens == "bare":
+        return result.bare_tokens
+    if lens == "urial":
+        return result.aligned.tokens if result.urial is not None else None
+    return result.base.tokens
+
+
+def rank_bin(rank: int) -> int:
+    """The index in RANK_BINS of the bin holding `rank`."""
+    return next(i for i, (_, low, high) in enumerate(RANK_BINS) if rank >= low and (high is None or rank <= high))
+
+
+@dataclass(frozen=True)
+class PositionPoint:
+    """One answer position pooled over the queries: how many answers had a scored token there, and
+    how many of those tokens were shifted or marginal."""
+
+    position: int
+    answers: int
+    shifted: int
+    marginal: int
+
+    def share(self, category: Category) -> float:
+        return (self.shifted if category == "shifted" else self.marginal) / self.answers if self.answers else 0.0
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    """A token text that was shifted: how often, out of how many scored occurrences, and its mean
+    rank and mean KL over the shifted occurrences (the rank is a lower bound where `rank_exact`
+    is False: a server's top-k did not hold the token)."""
+
+    text: str
+    shifted: int
+    occurrences: int
+    mean_rank: float
+    mean_kl: float | None
+    rank_exact: bool
+
+    @property
+    def shifted_share(self) -> float:
+        return self.shifted / self.occurrences
+
+
+@dataclass(frozen=True)
+class LensFigures:
+    """Everything one lens shows over the query set."""
+
+    answers: int
+    n: int
+    unscored: int
+    counts: dict[Category, int]
+    mean_kl: float | None
+    ranks: tuple[int, ...]  # scored tokens per RANK_BINS bin, ranks known exactly
+    rank_bounds: int  # scored tokens whose rank is only a lower bound (beyond a server's top-k)
+    curve: tuple[PositionPoint, ...]
+    top: tuple[TokenRow, ...]
+
+    @property
+    def scored(self) -> int:
+        return self.n - self.unscored
+
+    def share(self, category: Category) -> float:
+        return self.counts[category] / self.scored if self.scored else 0.0
+
+    def buckets(self, size: int) -> list[PositionPoint]:
+        """The curve pooled over runs of `size` positions (for a compact view); position = the bucket's first."""
+        pooled: dict[int, list[int]] = {}
+        for p in self.curve:
+            acc = pooled.setdefault(p.position // size * size, [0, 0, 0])
+            acc[0] += p.answers
+            acc[1] += p.shifted
+            acc[2] += p.marginal
+        return [PositionPoint(pos, *acc) for pos, acc in sorted(pooled.items())]
+
+
+@dataclass(frozen=True)
+class QueryRow:
+    """One query of the set: its shifted share per lens and its closure."""
+
+    index: int
+    id: Any  # the input line's "id", as given
+    query: str
+    tokens: dict[str, int]  # answer length per side
+    shifted: dict[Lens, float | None]  # shifted share per lens; None where the lens is absent or unscored
+    closure: float | None
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """The query-set report: the figures of each lens present, per-query rows, pooled closure."""
+
+    lenses: dict[Lens, LensFigures]
+    queries: tuple[QueryRow, ...]
+    closure: float | None
+
+
+class LensTally:
+    """One lens's figures accumulated answer by answer (a long query set is never held in memory:
+    only the shifted tokens are kept, for the top-token table)."""
+
+    def __init__(self) -> None:
+        self.answers = self.n = self.unscored = self.bounds = 0
+        self.counts: Counter[Category] = Counter()
+        self.ranks = [0] * len(RANK_BINS)
+        self.kls: list[float] = []
+        self.at: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
+        self.seen: Counter[str] = Counter()
+        self.shifted: dict[str, list[TokenEvent]] = defaultdict(list)
+
+    def add(self, tokens: Iterable[TokenEvent]) -> None:
+        """One more answer's tokens."""
+        self.answers += 1
+        for t in tokens:
+            self.n += 1
+            if t.shift is None or t.other_rank is None:
+                self.unscored += 1
+                continue
+            self.counts[t.shift] += 1
+            if t.kl is not None:
+                self.kls.append(t.kl)
+            if t.rank_exact:
+                self.ranks[rank_bin(t.other_rank)] += 1
+            else:
+                self.bounds += 1
+            point = self.at[t.position]
+            point[0] += 1
+            point[1] += t.shift == "shifted"
+            point[2] += t.shift == "marginal"
+            self.seen[t.text] += 1
+            if t.shift == "shifted":
+                self.shifted[t.text].append(t)
+
+    def figures(self, top_n: int = TOP_N) -> LensFigures:
+        top = sorted(self.shifted.items(), key=lambda kv: -len(kv[1]))[:top_n]  # stable: first-shifted order on ties
+        return LensFigures(
+            answers=self.answers,
+            n=self.n,
+            unscored=self.unscored,
+            counts={c: self.counts[c] for c in CATEGORIES},
+            mean_kl=sum(self.kls) / len(self.kls) if self.kls else None,
+            ranks=tuple(self.ranks),
+            rank_bounds=self.bounds,
+            curve=tuple(PositionPoint(pos, *self.at[pos]) for pos in sorted(self.at)),
+            top=tuple(_token_row(text, shifted, self.seen[text]) for text, shifted in top),
+        )
+
+
+def _token_row(text: str, shifted: list[TokenEvent], occurrences: int) -> TokenRow:
+    kls = [t.kl for t in shifted if t.kl is not None]
+    return TokenRow(
+        text=text,
+        shifted=len(shifted),
+        occurrences=occurrences,
+        mean_rank=sum(t.other_rank or 0 for t in shifted) / len(shifted),
+        mean_kl=sum(kls) / len(kls) if kls else None,
+        rank_exact=all(t.rank_exact for t in shifted),
+    )
+
+
+def _shifted_share(tokens: Sequence[TokenEvent] | None) -> float | None:
+    if tokens is None:
+        return None
+    scored = [t for t in tokens if t.shift is not None]
+    return sum(t.shift == "shifted" for t in scored) / len(scored) if scored else None
+
+
+class Report:
+    """The query-set report, fed one comparison at a time (`add`), read with `aggregate()`."""
+
+    def __init__(self) -> None:
+        self._lenses: dict[Lens, LensTally] = {}
+        self._rows: list[QueryRow] = []
+
+    def add(self, result: ComparisonResult, query_id: Any = None) -> None:
+        """One more query's comparison; `query_id` is the query's own id from its input line, if any."""
+        for lens in LENSES:
+            tokens = lens_tokens(result, lens)
+            if tokens is not None:
+                self._lenses.setdefault(lens, LensTally()).add(tokens)
+        self._rows.append(QueryRow(
+            index=len(self._rows),
+            id=query_id,
+            query=result.query,
+            tokens={"base": len(result.base.tokens), "aligned": len(result.aligned.tokens)},
+            shifted={lens: _shifted_share(lens_tokens(result, lens)) for lens in LENSES},
+            closure=result.summary.closure,
+        ))
+
+    def aggregate(self) -> Aggregate:
+        lenses = {lens: tally.figures() for lens, tally in self._lenses.items()}
+        closure = None
+        if "urial" in lenses:
+            bare, urial = lenses["bare"], lenses["urial"]
+            closure = closure_of(bare.share("shifted") if bare.scored else None,
+                                 urial.share("shifted") if urial.scored else None)
+        return Aggregate(lenses=lenses, queries=tuple(self._rows), closure=closure)
