@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .atomic import atomic_write
+from .engine.aggregate import Report
 from .engine.backend import CancelToken, DecodingParams, ModelSpec
 from .engine.errors import BadInput
 from .engine.prompts import check_query
@@ -33,6 +35,7 @@ class AnalyzeJob:
     out: Path | None
     top_k: int
     samples: SamplesOptions | None = None  # analyze --samples N: diversity mode (analyze_samples.py)
+    summary: Path | None = None  # --summary FILE: the query-set report as JSON (engine/aggregate.py)
     # set by the CLI's Ctrl-C handler: stops a run even when a library swallowed the interrupt
     cancel: CancelToken = field(default_factory=CancelToken)
 
@@ -80,8 +83,9 @@ def model_name(spec: ModelSpec) -> str:
     return str(p.resolve()) if p.exists() else spec.spec
 
 
-def records(job: AnalyzeJob, progress: _Progress) -> Iterator[dict[str, Any]]:
-    """Load the pair once, then compare each query; yields architecture §3 records."""
+def records(job: AnalyzeJob, progress: _Progress, report: Report) -> Iterator[dict[str, Any]]:
+    """Load the pair once, then compare each query; yields architecture §3 records and adds each
+    comparison to `report`."""
     from .engine.compare import Comparator, ComparisonRequest
     from .engine.prompts import load_urial, urial_name
     from .formats.record import result_record
@@ -90,11 +94,13 @@ def records(job: AnalyzeJob, progress: _Progress) -> Iterator[dict[str, Any]]:
     comparator = Comparator.load(job.base, job.aligned, top_k=max(job.top_k, 1), progress=progress.loading)
     if comparator.vocab.notice:
         print(f"alignterm: note: {comparator.vocab.notice}", file=sys.stderr)
+    progress.loaded()
     for q in job.queries:
         job.check_interrupt()
         extra = {k: v for k, v in q.items() if k != "query"}
         result = comparator.compare(ComparisonRequest(q["query"], urial_text, job.params, live=False), job.cancel)
         job.check_interrupt()
+        report.add(result, q.get("id"))
         yield result_record(
             result,
             base_model=model_name(job.base),
@@ -103,43 +109,69 @@ def records(job: AnalyzeJob, progress: _Progress) -> Iterator[dict[str, Any]]:
             top_k=job.top_k,
             extra=extra,
         )
-        progress()
+        progress(len(result.aligned.tokens) + len(result.base.tokens))
 
 
 def run_analyze(job: AnalyzeJob) -> int:
     """Write every record in the chosen format to -o (atomically) or stdout."""
     from rich.console import Console
-    from rich.progress import Progress
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     for q in job.queries:
         check_query(q["query"])
     err = Console(stderr=True)
-    with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("queries"),
+               TextColumn("{task.fields[rate]}"), TextColumn("ETA"), TimeRemainingColumn())
+    report = Report()
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
         progress = _Progress(bar, len(job.queries))
         if job.out is None:
-            _write(job, sys.stdout, progress)
+            _write(job, sys.stdout, progress, report)
         else:
             with atomic_write(job.out) as f:
-                _write(job, f, progress)
+                _write(job, f, progress, report)
+    if job.summary is not None:
+        with atomic_write(job.summary) as f:
+            f.write(json.dumps(_summary(job, report), ensure_ascii=False, indent=1) + "\n")
     return 0
 
 
+def _summary(job: AnalyzeJob, report: Report) -> dict[str, Any]:
+    """The query-set report's JSON object, with what the run compared."""
+    from .engine.prompts import urial_name
+    from .formats.record import aggregate_record
+
+    return aggregate_record(report.aggregate(), base_model=model_name(job.base), aligned_model=model_name(job.aligned),
+                            urial=urial_name(job.urial))
+
+
 class _Progress:
-    """analyze's line on stderr (a terminal only, drawn by rich): how far the model load is, then the queries."""
+    """analyze's line on stderr (a terminal only, drawn by rich): how far the model load is, then the
+    queries done, the tokens per second (both answers) and the time left."""
 
     def __init__(self, bar, total: int) -> None:
         self._bar = bar
-        self._task = bar.add_task("loading the models…", total=total)
+        self._task = bar.add_task("loading the models…", total=total, rate="")
+        self._tokens = 0
+        self._started: float | None = None
 
     def loading(self, step: str, detail: str = "") -> None:
         self._bar.update(self._task, description=f"{step} {detail}".strip())
 
-    def __call__(self) -> None:
-        """One more query done."""
-        self._bar.update(self._task, advance=1, description="comparing")
+    def loaded(self) -> None:
+        """The models are loaded: the token rate counts from here."""
+        self._started = time.monotonic()
+        self._bar.update(self._task, description="comparing")
+
+    def __call__(self, tokens: int = 0) -> None:
+        """One more query done, with `tokens` generated for it."""
+        now = time.monotonic()
+        self._tokens += tokens
+        rate = f"{self._tokens / (now - self._started):.0f} tok/s" if self._started is not None and tokens else ""
+        self._bar.update(self._task, advance=1, description="comparing", rate=rate)
 
 
-def _write(job: AnalyzeJob, out, progress) -> None:
+def _write(job: AnalyzeJob, out, progress: _Progress, report: Report) -> None:
     """Every query's record in the job's format; `--samples` records (diversity mode) have their own views."""
     diversity = job.samples is not None
     if diversity:
@@ -147,7 +179,7 @@ def _write(job: AnalyzeJob, out, progress) -> None:
 
         recs = samples_records(job, progress)
     else:
-        recs = records(job, progress)
+        recs = records(job, progress, report)
     if job.fmt == "jsonl":
         for rec in recs:
             out.write(json.dumps(rec, ensure_ascii=False) + "\n")
@@ -162,25 +194,30 @@ def _write(job: AnalyzeJob, out, progress) -> None:
             for rec in recs:
                 print_samples_record(console, rec)
             return
-        from .formats.pretty import pooled, print_record
+        from .formats.pretty import print_record
+        from .formats.report_pretty import report as report_view
 
-        done = []
         for rec in recs:
             print_record(console, rec)
-            done.append(rec)
-        if len(done) > 1:
-            console.print(pooled(done))
+        if len(report.aggregate().queries) > 1:
+            console.print(report_view(_summary(job, report)))
     elif job.fmt == "csv":  # refused with --samples (check_samples_flags)
         from .formats.csv_rows import CsvWriter
 
-        writer = CsvWriter(out)
+        rows = CsvWriter(out)
         for rec in recs:
-            writer.write(rec)
+            rows.write(rec)
     else:
         from .formats.diversity_html import DiversityHtmlWriter
         from .formats.html import HtmlWriter
 
-        writer = (DiversityHtmlWriter if diversity else HtmlWriter)(out)
+        if diversity:
+            page = DiversityHtmlWriter(out)
+            for rec in recs:
+                page.write(rec)
+            page.close()
+            return
+        writer = HtmlWriter(out)
         for rec in recs:
             writer.write(rec)
-        writer.close()
+        writer.close(_summary(job, report))

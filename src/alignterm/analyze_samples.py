@@ -57,6 +57,7 @@ def samples_records(job: AnalyzeJob, progress) -> Iterator[dict[str, Any]]:
     urial_text = load_urial(job.urial)
     embedder = SentenceEmbedder(opts.embedder) if opts.embedder else None  # fails before the models load
     sampler = Sampler(*load_pair(job.base, job.aligned, progress.loading), embedder=embedder)
+    progress.loaded()
     for q in job.queries:
         job.check_interrupt()
         extra = {k: v for k, v in q.items() if k != "query"}

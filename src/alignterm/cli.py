@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="output format (default: pretty on a terminal, else jsonl; or from -o's suffix)")
     an.add_argument("-o", "--output", metavar="OUT", help="write here (atomically) instead of stdout")
     an.add_argument("--top-k", type=int, default=5, metavar="K", help="top-k of both models per token (0: none)")
+    an.add_argument("--summary", metavar="FILE.json",
+                    help="also write the query-set report (shares, curves, rank histogram, top tokens per lens) as JSON")
     sm = an.add_argument_group("diversity (Lake et al. 2024): sampled answers instead of one comparison")
     sm.add_argument("--samples", type=int, default=None, metavar="N",
                     help="draw N samples per side (aligned, base + URIAL, base + URIAL + hint) and measure "
@@ -122,13 +124,17 @@ def _analyze(args: argparse.Namespace, ctrl_c: CancelToken) -> int:
     if args.top_k < 0:
         raise BadInput(f"--top-k must be >= 0 (got {args.top_k})")
     out = Path(args.output) if args.output else None
-    if out is not None and not out.parent.is_dir():
-        raise BadInput(f"cannot write {out}: folder {out.parent} does not exist")
+    summary = Path(args.summary) if args.summary else None
+    for path in (out, summary):
+        if path is not None and not path.parent.is_dir():
+            raise BadInput(f"cannot write {path}: folder {path.parent} does not exist")
     base, aligned = model_specs(args)
     fmt = pick_format(args.format, out)
     samples = check_samples_flags(args.samples, args.hint, args.embedder, fmt)
+    if samples is not None and summary is not None:
+        raise BadInput("--summary reports a comparison run; --samples records hold their own measures")
     job = AnalyzeJob(base, aligned, args.urial, decoding(args), queries, fmt, out,
-                     args.top_k, samples, cancel=ctrl_c)
+                     args.top_k, samples, summary, cancel=ctrl_c)
     return run_analyze(job)
 
 

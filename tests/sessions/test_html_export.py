@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections import defaultdict
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -24,7 +26,7 @@ class Page(HTMLParser):
 
     def __init__(self) -> None:
         super().__init__()
-        self.tokens: dict[str, list[tuple[str, str]]] = {"aligned": [], "base": []}
+        self.tokens: dict[str, list[tuple[str, str]]] = defaultdict(list)
         self.body: dict[str, str | None] = {}
         self._in: tuple[str, str] | None = None
         self._text = ""
@@ -52,18 +54,34 @@ class Page(HTMLParser):
             self._in = None
 
 
-def rendered(path: Path, tmp_path: Path) -> Page:
-    """The page's DOM after Chromium ran its script."""
+@dataclass
+class Chromium:
+    """What headless Chromium printed for a page: its stdout and the page's console errors."""
+
+    out: str
+    errors: list[str]
+
+
+def chromium(path: Path, tmp_path: Path, *flags: str) -> Chromium:
+    """Open `path` in headless Chromium with `flags` (e.g. --dump-dom, --screenshot=FILE)."""
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     assert exe, "headless Chromium is required for this test (Debian: apt-get install chromium)"
     proc = subprocess.run(
         [exe, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}",
-         "--dump-dom", path.as_uri()],
+         "--enable-logging=stderr", "--v=0", *flags, path.as_uri()],
         capture_output=True, text=True, timeout=120,
     )
-    assert proc.returncode == 0 and "<body" in proc.stdout, proc.stderr[-2000:]
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if "CONSOLE" in line and ("Uncaught" in line or "ERROR" in line)]
+    return Chromium(proc.stdout, errors)
+
+
+def rendered(path: Path, tmp_path: Path) -> Page:
+    """The page's DOM after Chromium ran its script."""
+    result = chromium(path, tmp_path, "--dump-dom")
+    assert "<body" in result.out and result.errors == [], result.errors
     page = Page()
-    page.feed(proc.stdout)
+    page.feed(result.out)
     return page
 
 

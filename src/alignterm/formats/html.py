@@ -19,6 +19,9 @@ from typing import Any
 
 from ..display import visible
 from ..themes import BUNDLED_DIR, DEFAULT_THEME, ThemeFile, read_theme
+from .report_html import SCRIPT as REPORT_SCRIPT
+from .report_html import STYLE as REPORT_STYLE
+from .report_html import report_section
 
 CATEGORIES = ("unshifted", "marginal", "shifted")
 
@@ -50,14 +53,15 @@ const fmt = v => v === null ? '—' : v.toFixed(3);
 function cell(row, text, cls) { const td = row.insertCell(); td.textContent = text; if (cls) td.className = cls; }
 function show(span) {
   const q = +span.dataset.q, side = span.dataset.side, i = +span.dataset.i;
-  const t = DATA[q][side][i], other = side === 'aligned' ? 'base' : 'aligned';
+  const t = DATA[q][side][i], name = side === 'base' ? 'base' : 'aligned';
+  const other = side === 'base' ? 'aligned' : side === 'aligned' ? 'base' : 'base (bare prompt)';
   detail.replaceChildren();
   const head = document.createElement('p');
-  head.textContent = `${side} token ${i}: "${t.text}" (id ${t.id}) — ${t.shift || 'not scored'}, rank ${t.rank} under ${other}; ` +
-    `logprob ${fmt(t.logprob)} (${side}) / ${fmt(t.other_logprob)} (${other}); KL ${fmt(t.kl)}`;
+  head.textContent = `${name} token ${i}: "${t.text}" (id ${t.id}) — ${t.shift || 'not scored'}, rank ${t.rank} ` +
+    `under ${other}; logprob ${fmt(t.logprob)} (${name}) / ${fmt(t.other_logprob)} (${other}); KL ${fmt(t.kl)}`;
   detail.append(head);
   const table = document.createElement('table'), hr = table.insertRow();
-  for (const h of ['rank', side + ' top-k', 'logprob', other + ' top-k', 'logprob']) cell(hr, h, 'h');
+  for (const h of ['rank', name + ' top-k', 'logprob', other + ' top-k', 'logprob']) cell(hr, h, 'h');
   for (let k = 0; k < Math.max(t.top.length, t.other_top.length); k++) {
     const r = table.insertRow(), a = t.top[k], b = t.other_top[k];
     if ((a && a.id === t.id) || (b && b.id === t.id)) r.className = 'chosen';
@@ -79,8 +83,10 @@ for (const span of document.querySelectorAll('.tok')) {
 document.body.dataset.tokens = DATA.reduce((n, r) => n + r.aligned.length + r.base.length, 0);  // read by tests
 """
 
-_PLOT_HEIGHT = 40  # rank bars; the KL strip is 6 more units below them
+_PLOT_HEIGHT = 40
 _MAX_RANK_LOG = 10  # bars are log2(rank), capped at rank 1024
+PLOT_KEY = ("bar height: rank under the other model by token position, log scale (rank 1 = a sliver, "
+            "≥ 1024 = full height); colour: its category")
 
 
 def _rank(t: dict[str, Any]) -> str:
@@ -109,16 +115,9 @@ def _tokens(q: int, side: str, tokens: list[dict[str, Any]]) -> str:
     )
 
 
-def _gradient_colour(gradient: tuple[str, ...], x: float) -> str:
-    """The gradient's stop nearest to x in [0, 1]."""
-    return gradient[min(len(gradient) - 1, round(x * (len(gradient) - 1)))]
-
-
-def _plot(tokens: list[dict[str, Any]], gradient: tuple[str, ...]) -> str:
-    """Per position: a bar of log2(rank under the other model), and a KL strip below it."""
+def _plot(tokens: list[dict[str, Any]]) -> str:
+    """Per position: a bar of log2(rank under the other model), coloured by category, with its key below."""
     n = max(len(tokens), 1)
-    kls = {i: t["kl"] for i, t in enumerate(tokens) if t["kl"] is not None and math.isfinite(t["kl"])}
-    max_kl = max(kls.values(), default=0.0) or 1.0
     rects = []
     for i, t in enumerate(tokens):
         if t["other_rank"] is None:
@@ -127,11 +126,9 @@ def _plot(tokens: list[dict[str, Any]], gradient: tuple[str, ...]) -> str:
         title = html.escape(f"{i}: {visible(t['text'])!r} {_tip(t)}")
         rects.append(f'<rect class="{t["shift"]}" x="{i}" y="{_PLOT_HEIGHT - h:.2f}" width="0.9" height="{h:.2f}">'
                      f"<title>{title}</title></rect>")
-        if i in kls:
-            rects.append(f'<rect x="{i}" y="{_PLOT_HEIGHT + 1}" width="1" height="5" '
-                         f'fill="{_gradient_colour(gradient, kls[i] / max_kl)}"/>')
-    return (f'<svg class="plot" viewBox="0 0 {n} {_PLOT_HEIGHT + 6}" preserveAspectRatio="none" role="img" '
-            f'aria-label="rank under the other model (bars, log scale) and KL (strip) by position">{"".join(rects)}</svg>')
+    return (f'<figure><svg class="plot" viewBox="0 0 {n} {_PLOT_HEIGHT}" preserveAspectRatio="none" role="img" '
+            f'aria-label="{PLOT_KEY}">{"".join(rects)}</svg>'
+            f'<figcaption class="note">positions 0–{n - 1}; {PLOT_KEY}</figcaption></figure>')
 
 
 def _summary(record: dict[str, Any]) -> str:
@@ -166,25 +163,36 @@ def _data(record: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 
     return {
         side: [{**entry(t), "rank": _rank(t), "top": [entry(e) for e in t.get("top", ())],
-                "other_top": [entry(e) for e in t.get("other_top", ())]} for t in record[side]["tokens"]]
-        for side in ("aligned", "base")
+                "other_top": [entry(e) for e in t.get("other_top", ())]} for t in tokens]
+        for side, tokens in _answers(record)
     }
 
 
-def _section(q: int, r: dict[str, Any], gradient: tuple[str, ...]) -> str:
+def _answers(record: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The token lists a query's section shows, by key: base, aligned, and the aligned tokens under
+    base + bare prompt after a URIAL run (the paper's lens beside the prompt's)."""
+    out = [("base", record["base"]["tokens"]), ("aligned", record["aligned"]["tokens"])]
+    if record.get("aligned_bare"):
+        out.append(("aligned_bare", record["aligned_bare"]["tokens"]))
+    return out
+
+
+def _section(q: int, r: dict[str, Any]) -> str:
     urial = r.get("urial") or "none"
-    base_title = "base (bare prompt)" if urial == "none" else f"base + URIAL ({html.escape(str(urial))})"
+    titles = {"base": "base (bare prompt)" if urial == "none" else f"base + URIAL ({html.escape(str(urial))})",
+              "aligned": "aligned, coloured under base" + ("" if urial == "none" else " + URIAL"),
+              "aligned_bare": "aligned, coloured under base + bare prompt"}
     sides = []
-    for side, title in (("base", base_title), ("aligned", "aligned")):  # the app's order
-        tokens = r[side]["tokens"]
+    for side, tokens in _answers(r):  # the app's order, then the bare lens
+        finish = "" if side == "aligned_bare" else html.escape(str(r[side].get("finish_reason", "")))
         sides.append(
-            f'<div><h3>{title} · {len(tokens)} tokens'
-            f' <span class="note">({html.escape(str(r[side].get("finish_reason", "")))})</span></h3>'
+            f'<div><h3>{titles[side]} · {len(tokens)} tokens'
+            f' <span class="note">{f"({finish})" if finish else ""}</span></h3>'
             f'<div class="answer" data-q="{q}" data-side="{side}">{_tokens(q, side, tokens)}</div>'
-            f"{_plot(tokens, gradient)}</div>"
+            f"{_plot(tokens)}</div>"
         )
     models = f"base: {html.escape(r['base_model'])} · aligned: {html.escape(r['aligned_model'])}"
-    return (f'<section><h2>{html.escape(visible(r["query"]))}</h2><p class="note">{models}</p>'
+    return (f'<section id="q{q}"><h2>{html.escape(visible(r["query"]))}</h2><p class="note">{models}</p>'
             f'<div class="sides">{"".join(sides)}</div>{_summary(r)}</section>')
 
 
@@ -214,19 +222,22 @@ class PageWriter:
 
 
 class HtmlWriter(PageWriter):
-    """The comparison page: both answers per query, coloured by shift."""
+    """The comparison page: the query-set report when there are several queries, then both answers
+    per query, coloured by shift."""
 
-    def close(self) -> None:
-        theme, colours = self._theme, self.colours()
-        sections = "".join(_section(q, r, theme.gradient) for q, r in enumerate(self._records))
+    def close(self, summary: dict[str, Any] | None = None) -> None:
+        """Write the page; `summary` is the query-set report (`formats.record.aggregate_record`)."""
+        colours = self.colours()
+        report = report_section(summary) if summary is not None and summary["queries"] > 1 else ""
+        sections = "".join(_section(q, r) for q, r in enumerate(self._records))
         data = json.dumps([_data(r) for r in self._records], ensure_ascii=False).replace("<", "\\u003c")
         legend = " · ".join(f'<span class="{c}">{c}</span>' for c in CATEGORIES)
         self._out.write(
             '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>alignterm</title>'
-            f"<style>{_STYLE % colours}</style></head><body>"
+            f"<style>{_STYLE % colours}{REPORT_STYLE}</style></head><body>"
             f'<p class="note">alignterm · token distribution shift · {legend} '
             "(rank 1 / 2-3 / ≥4 under the other model) · hover a token for both models' top-k, click to pin</p>"
-            f'{sections}<div id="detail" class="note">Hover a token.</div>'
+            f'{report}{sections}<div id="detail" class="note">Hover a token.</div>'
             f'<script type="application/json" id="alignterm-data">{data}</script>'
-            f"<script>{_SCRIPT}</script></body></html>\n"
+            f"<script>{_SCRIPT}{REPORT_SCRIPT}</script></body></html>\n"
         )
