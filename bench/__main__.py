@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from . import common, compare_overhead, rescore, samples, scaling, soak, ui
+from . import aggregate, common, compare_overhead, rescore, samples, scaling, soak, ui
 
 SUITES = {
     "hf": compare_overhead.hf,
@@ -12,6 +12,7 @@ SUITES = {
     "scaling": scaling.run,
     "samples": samples.run,
     "ui": ui.run,
+    "report": aggregate.run,
     "soak": soak.run,  # minutes long: only when named
 }
 DEFAULT = [name for name in SUITES if name != "soak"]
