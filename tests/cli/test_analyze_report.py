@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import math
+import re
 from collections import Counter
 
 import pytest
@@ -135,3 +136,31 @@ def test_the_html_report_renders_its_charts_in_chromium(run, tmp_path):
     for lens in summary["lenses"].values():
         assert lens["title"].replace("&", "&amp;") in report  # the legend names each lens
     assert report.count('href="#q') == 2 * len(summary["per_query"])  # each row links to its section
+
+
+def test_a_long_run_shows_queries_done_tokens_per_second_and_time_left_on_a_terminal(tmp_path):
+    """The progress line is drawn only on a terminal: run the CLI on a pseudo-terminal and read it."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    queries = tmp_path / "q.jsonl"
+    queries.write_text("".join(json.dumps({"query": q}) + "\n" for q in ["Describe the town of Milbra."] * 4))
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "alignterm", "analyze", "--queries", str(queries), "--max-new-tokens",
+                             "24", "-o", str(tmp_path / "out.jsonl")], stdin=secondary, stdout=secondary, stderr=secondary,
+                            env={**os.environ, "COLUMNS": "100", "TERM": "xterm-256color"})
+    os.close(secondary)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert proc.wait(timeout=300) == 0, seen.decode(errors="replace")[-2000:]
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", seen.decode(errors="replace"))  # colours and cursor moves
+    assert "4/4 queries" in text and "tok/s" in text and "ETA" in text, text[-2000:]
