@@ -19,6 +19,14 @@ from alignterm.engine.demo import QUERIES_FILE
 from ..sessions.test_html_export import chromium
 
 ARGS = ["analyze", "--queries", str(QUERIES_FILE), "--urial", "default", "--max-new-tokens", "48"]
+
+
+@pytest.fixture(scope="module")
+def few(tmp_path_factory):
+    """`analyze` flags for the writers' tests: the first four demo queries, shorter answers."""
+    path = tmp_path_factory.mktemp("few") / "q.jsonl"
+    path.write_text("".join(QUERIES_FILE.read_text().splitlines(keepends=True)[:4]))
+    return ["analyze", "--queries", str(path), "--urial", "default", "--max-new-tokens", "32"]
 BINS = [(1, 1), (2, 2), (3, 3), (4, 10), (11, 100), (101, math.inf)]
 
 
@@ -93,10 +101,10 @@ def test_per_query_rows_and_the_pooled_closure(run):
     assert early > 2 * late
 
 
-def test_csv_rows_name_the_query_prompt_side_and_lens(run, tmp_path):
-    records, _ = run
-    out = tmp_path / "run.csv"
-    assert main([*ARGS, "-o", str(out)]) == 0
+def test_csv_rows_name_the_query_prompt_side_and_lens(few, tmp_path):
+    out, jsonl = tmp_path / "run.csv", tmp_path / "run.jsonl"
+    assert main([*few, "-o", str(out)]) == 0 and main([*few, "-o", str(jsonl)]) == 0
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert {r["urial"] for r in rows} == {"default"}
     for rec in records:
@@ -106,10 +114,10 @@ def test_csv_rows_name_the_query_prompt_side_and_lens(run, tmp_path):
             assert got == [(t["text"], t["shift"]) for t in rec[key]["tokens"]], (rec["id"], lens)
 
 
-def test_pretty_shows_the_report_within_80_columns(run, tmp_path):
-    _, summary = run
-    out = tmp_path / "run.txt"
-    assert main([*ARGS, "--format", "pretty", "-o", str(out)]) == 0
+def test_pretty_shows_the_report_within_80_columns(few, tmp_path):
+    out, summary_file = tmp_path / "run.txt", tmp_path / "summary.json"
+    assert main([*few, "--format", "pretty", "-o", str(out), "--summary", str(summary_file)]) == 0
+    summary = json.loads(summary_file.read_text())
     text = out.read_text()
     report = text[text.index(f"all {len(summary['per_query'])} queries"):]
     assert max(len(line) for line in report.splitlines()) <= 80
@@ -120,10 +128,10 @@ def test_pretty_shows_the_report_within_80_columns(run, tmp_path):
     assert any(ch in report for ch in "▁▂▃▄▅▆▇█")  # the curves are drawn
 
 
-def test_the_html_report_renders_its_charts_in_chromium(run, tmp_path):
-    _, summary = run
-    out = tmp_path / "run.html"
-    assert main([*ARGS, "--format", "html", "-o", str(out)]) == 0
+def test_the_html_report_renders_its_charts_in_chromium(few, tmp_path):
+    out, summary_file = tmp_path / "run.html", tmp_path / "summary.json"
+    assert main([*few, "--format", "html", "-o", str(out), "--summary", str(summary_file)]) == 0
+    summary = json.loads(summary_file.read_text())
     page = chromium(out, tmp_path, "--screenshot=" + str(tmp_path / "shot.png"), "--window-size=1200,2400")
     assert page.errors == []
     assert (tmp_path / "shot.png").stat().st_size > 20_000
