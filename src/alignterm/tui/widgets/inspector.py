@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from alignterm.display import rank_label
 from alignterm.engine.events import TokenEvent, TopEntry
 
 from ..palette import MONO_STYLE, visible_whitespace
@@ -75,9 +76,8 @@ class TokenInspector(Static):
             head.append(f"not scored: the {other} model's server cannot score given tokens, or its vocabulary "
                         "lacks this token", style="italic")
         else:
-            rank = str(t.other_rank) if t.rank_exact else f"> {t.other_rank - 1}"
             head.append(t.shift, style=self._category_style(t.shift))
-            head.append(f" · rank {rank} under {other}")
+            head.append(f" · rank {rank_label(t.other_rank, t.rank_exact)} under {other}")
         if t.top1_differs:
             head.append("  top-1 differs", style="underline")
         kl = "n/a" if t.kl is None else f"{t.kl:.3f} nats"
@@ -123,7 +123,7 @@ class TokenInspector(Static):
             ))
         if not found and rank is not None and logprob is not None:
             rows.append((
-                Text(f"▶{rank}" if t.rank_exact else f"▶>{rank - 1}", style="reverse"),
+                Text(f"▶{rank_label(rank, t.rank_exact, gap='')}", style="reverse"),
                 Text(visible_whitespace(t.text), style="reverse"),
                 Text(f"{logprob:.2f}", style="reverse"),
             ))
