@@ -16,7 +16,7 @@ from textual.widgets import Static
 from alignterm.display import rank_label
 from alignterm.engine.events import TokenEvent, TopEntry
 
-from ..palette import MONO_STYLE, visible_whitespace
+from ..palette import category_style, visible_whitespace
 
 
 class TokenInspector(Static):
@@ -55,10 +55,7 @@ class TokenInspector(Static):
         self.show(self.token)
 
     def _category_style(self, category: str) -> str:
-        if self.monochrome:
-            return MONO_STYLE[category]
-        colour = self.app.get_css_variables().get(f"shift-{category}", "")
-        return f"bold {colour}".strip()
+        return category_style(self.app, category, self.monochrome, bold=True)
 
     def _render_token(self, t: TokenEvent) -> Group:
         own, other = ("aligned", "base") if t.side == "aligned" else ("base", "aligned")

@@ -7,7 +7,7 @@ from textual.widgets import Static
 
 from alignterm.engine.events import CATEGORIES
 
-from ..palette import CATEGORY_RANKS, MONO_STYLE
+from ..palette import CATEGORY_RANKS, category_style, shift_colour
 
 
 class Legend(Static):
@@ -32,12 +32,12 @@ class Legend(Static):
     def redraw(self) -> None:
         line = Text()
         for cat in CATEGORIES:
-            style = MONO_STYLE[cat] if self.monochrome else f"bold {self.app.theme_variables.get(f'shift-{cat}', '')}"
+            style = category_style(self.app, cat, self.monochrome, bold=True)
             line.append(cat, style=style or "default")
             line.append(f" {CATEGORY_RANKS[cat]}   ")
         line.append("top-1 differs", style="underline")
         if self.lens == "urial":
-            shifted = self.app.theme_variables.get("shift-shifted", "")
+            shifted = shift_colour(self.app, "shifted")
             line.append("   ")
             line.append("recovered", style="italic" if self.monochrome or not shifted else f"on {shifted}")
         width = self.content_region.width or 80
