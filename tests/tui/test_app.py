@@ -67,7 +67,7 @@ async def test_stats_bar_shows_the_engine_summary_for_the_same_query(make_app, c
             engine = getattr(expected, side)
             assert counts(bar.sides[side].summary) == counts(engine)
             for category in ("unshifted", "marginal", "shifted"):
-                assert bar.sides[side].count(category) == getattr(engine, category)
+                assert getattr(bar.sides[side].shown, category) == getattr(engine, category)
         assert counts(bar.aligned_bare) == counts(expected.aligned_bare) and close(bar.closure, expected.closure)
         lines = bar.plain_lines()
         for line, side in zip(lines, ("base", "aligned")):  # the bar's rows follow the panes
