@@ -125,7 +125,7 @@ def _build(doc: Any, path: Path) -> ThemeFile:
                     _checked(section, k, c)
             else:
                 _checked(section, k, v)
-    palette = {c: shift[c] for c in CATEGORIES}
+    palette: dict[str, str] = {c: shift[c] for c in CATEGORIES}
     gradient = tuple(shift.get("gradient") or palette.values())
     return ThemeFile(name.strip(), path, dark, dict(app), palette, gradient)
 

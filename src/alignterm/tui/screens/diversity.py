@@ -74,7 +74,9 @@ class DiversityScreen(Screen[None]):
     def __init__(self, sampler: Sampler, lock: threading.Lock, job: DiversityJob) -> None:
         super().__init__()
         self.sampler = sampler
-        self.lock = lock  # the app's model lock: samples and comparisons take turns on the models
+        # the engine's Comparator.lock: samples and comparisons take turns on the models (not
+        # `lock`, which is Textual's own lock of every widget)
+        self.model_lock = lock
         self.job = job
         self.result: SamplesResult | None = None
         self.samples: list[Sample] = []
@@ -145,7 +147,7 @@ class DiversityScreen(Screen[None]):
     @work(thread=True, exit_on_error=False, group="diversity")
     def _sample_worker(self, request: SamplingRequest, cancel: CancelToken) -> None:
         try:
-            with self.lock:
+            with self.model_lock:
                 result = self.sampler.run(request, cancel, progress=self._progress)
         except AlignTermError as err:
             self._deliver(self._failed, str(err))

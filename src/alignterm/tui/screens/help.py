@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -65,7 +65,7 @@ class HelpScreen(ModalScreen[None]):
 
     def render_table(self) -> Group:
         width = max(len(keys) for _, rows in self.sections for keys, _ in rows)
-        parts = []
+        parts: list[RenderableType] = []
         for title, rows in self.sections:
             table = Table.grid(padding=(0, 2))
             table.add_column(no_wrap=True, style="bold", width=width)
