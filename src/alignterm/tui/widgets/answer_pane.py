@@ -126,6 +126,11 @@ class AnswerPane(ScrollView, can_focus=True):
         def control(self) -> AnswerPane:
             return self.pane
 
+    # The token under the cursor, -1 for none: validated into range, and every assignment
+    # (the same index too) redraws the two tokens and tells the app (watch_cursor), as
+    # Toolong's log view keeps its cursor. Repainting the whole pane is left to the watcher.
+    cursor: reactive[int] = reactive(-1, repaint=False, always_update=True, init=False)
+
     def __init__(self, side: str, *, name: str | None = None, id: str | None = None, classes: str | None = None):
         super().__init__(name=name, id=id, classes=classes)
         self.side = side
@@ -136,7 +141,6 @@ class AnswerPane(ScrollView, can_focus=True):
         self._unplaced = False  # the token being placed has no piece yet
         self._wrap_width = 0
         self._cache: dict[int, Strip] = {}
-        self._cursor = -1
         self._recovered: Sequence[bool] = ()
 
     # ---- content ---------------------------------------------------------------------
@@ -173,14 +177,14 @@ class AnswerPane(ScrollView, can_focus=True):
             self._cache.pop(y, None)
         self._update_virtual_size()
         self.refresh_lines(first, len(self._lines) - first)
-        if follow and self._cursor < 0:
+        if follow and self.cursor < 0:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def set_tokens(self, tokens: Iterable[TokenEvent]) -> None:
         """Replace the whole answer (after a run, or a session replay)."""
         self._tokens = list(tokens)
-        if self._cursor >= len(self._tokens):
-            self._cursor = len(self._tokens) - 1
+        if self.cursor >= len(self._tokens):
+            self.set_reactive(AnswerPane.cursor, len(self._tokens) - 1)  # clamped, not a move: no message
         self._relayout()
 
     def recolor(self, tokens: Sequence[TokenEvent]) -> None:
@@ -191,8 +195,8 @@ class AnswerPane(ScrollView, can_focus=True):
         self._tokens = list(tokens)
         self._cache.clear()
         self.refresh()
-        if self._cursor >= 0:
-            self.post_message(self.CursorMoved(self, self._cursor, self._tokens[self._cursor]))
+        if self.cursor >= 0:
+            self.post_message(self.CursorMoved(self, self.cursor, self._tokens[self.cursor]))
 
     def set_recovered(self, flags: Sequence[bool]) -> None:
         """Mark the tokens a URIAL prompt recovered (shifted under the bare prompt, not under URIAL):
@@ -209,7 +213,7 @@ class AnswerPane(ScrollView, can_focus=True):
 
     def clear(self) -> None:
         self._tokens = []
-        self._cursor = -1
+        self.set_reactive(AnswerPane.cursor, -1)
         self._recovered = ()
         self._relayout()
         self.scroll_home(animate=False, immediate=True)
@@ -350,7 +354,7 @@ class AnswerPane(ScrollView, can_focus=True):
         if width != self._wrap_width:
             self._wrap_width = width
             self._relayout()
-            if self._cursor >= 0:
+            if self.cursor >= 0:
                 self._scroll_to_cursor()
 
     # ---- styles ----------------------------------------------------------------------
@@ -437,7 +441,7 @@ class AnswerPane(ScrollView, can_focus=True):
                 block = piece.blank and self._tokens[piece.token].shift in ("marginal", "shifted") and style.color
                 if block:
                     style += Style(bgcolor=style.color)  # a coloured space would be invisible
-                if piece.token == self._cursor:
+                if piece.token == self.cursor:
                     style = self._cursor_style(style, piece.blank, bool(block))
                 segments.append(Segment(piece.text, style + Style(meta={"token": piece.token})))
         strip = Strip(segments)
@@ -453,19 +457,17 @@ class AnswerPane(ScrollView, can_focus=True):
     # ---- cursor ----------------------------------------------------------------------
 
     @property
-    def cursor(self) -> int:
-        """Index of the token under the cursor, -1 for none."""
-        return self._cursor
-
-    @property
     def cursor_token(self) -> TokenEvent | None:
-        return self._tokens[self._cursor] if 0 <= self._cursor < len(self._tokens) else None
+        return self._tokens[self.cursor] if 0 <= self.cursor < len(self._tokens) else None
 
     def move_cursor(self, index: int) -> None:
         """Put the cursor on token `index` (clamped; -1 clears it) and tell the app."""
-        index = max(-1, min(index, len(self._tokens) - 1))
-        old = self._cursor
-        self._cursor = index
+        self.cursor = index
+
+    def validate_cursor(self, index: int) -> int:
+        return max(-1, min(index, len(self._tokens) - 1))
+
+    def watch_cursor(self, old: int, index: int) -> None:
         for i in (old, index):
             if 0 <= i < len(self._token_lines):
                 self._refresh_token(i)
@@ -485,8 +487,8 @@ class AnswerPane(ScrollView, can_focus=True):
         self.refresh_lines(span.start, len(span))
 
     def _scroll_to_cursor(self) -> None:
-        if 0 <= self._cursor < len(self._token_lines):
-            y = self._token_lines[self._cursor]
+        if 0 <= self.cursor < len(self._token_lines):
+            y = self._token_lines[self.cursor]
             self.scroll_to_region(Region(0, y, 1, 1), animate=False, immediate=True)
 
     def _start_of(self, index: int) -> tuple[int, int]:
@@ -502,16 +504,16 @@ class AnswerPane(ScrollView, can_focus=True):
     def action_cursor_step(self, step: int) -> None:
         if not self._tokens:
             return
-        start = (0 if step > 0 else len(self._tokens) - 1) if self._cursor < 0 else self._cursor + step
+        start = (0 if step > 0 else len(self._tokens) - 1) if self.cursor < 0 else self.cursor + step
         self.move_cursor(max(0, min(start, len(self._tokens) - 1)))
 
     def action_cursor_line(self, step: int) -> None:
         if not self._tokens:
             return
-        if self._cursor < 0:
+        if self.cursor < 0:
             self.move_cursor(0)
             return
-        y, x = self._start_of(self._cursor)
+        y, x = self._start_of(self.cursor)
         target = y + step
         if not 0 <= target < len(self._lines) or not self._lines[target]:
             return
@@ -544,11 +546,11 @@ class AnswerPane(ScrollView, can_focus=True):
 
     def action_next_shifted(self) -> None:
         """The next shifted or marginal token after the cursor."""
-        self._find_shifted(range(self._cursor + 1, len(self._tokens)))
+        self._find_shifted(range(self.cursor + 1, len(self._tokens)))
 
     def action_previous_shifted(self) -> None:
         """The previous shifted or marginal token before the cursor."""
-        start = self._cursor if self._cursor >= 0 else len(self._tokens)
+        start = self.cursor if self.cursor >= 0 else len(self._tokens)
         self._find_shifted(range(start - 1, -1, -1))
 
     def on_click(self, event: events.Click) -> None:
@@ -559,7 +561,7 @@ class AnswerPane(ScrollView, can_focus=True):
 
     def on_focus(self) -> None:
         # focusing the pane shows the cursor, so the inspector has something to show
-        if self._cursor < 0 and self._tokens:
+        if self.cursor < 0 and self._tokens:
             top = min(self.scroll_offset.y, len(self._lines) - 1)
             line = self._lines[top]
             self.move_cursor(line[0].token if line else 0)
