@@ -101,8 +101,8 @@ async def test_cursor_moves_by_token_line_and_to_shifted_tokens():
         await pilot.press("p")
         assert pane.cursor == 1
         await pilot.press("down")
-        y0 = pane._token_lines[1]
-        assert pane._token_lines[pane.cursor] == y0 + 1
+        y0 = pane._layout.token_lines[1]
+        assert pane._layout.token_lines[pane.cursor] == y0 + 1
         await pilot.press("end")
         assert pane.cursor == len(shifts) - 1
         await pilot.press("home")
