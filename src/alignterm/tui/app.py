@@ -26,15 +26,15 @@ from alignterm.config import Config, load_config, save_config
 from alignterm.engine.backend import DecodingParams, ModelSpec
 from alignterm.engine.errors import AlignTermError
 from alignterm.sessions import Session, SessionStore, load_session
-from alignterm.themes import DEFAULT_THEME, ThemeFile, load_themes
+from alignterm.themes import DEFAULT_THEME, load_themes
 
 from .commands import AlignTermCommands
 from .history import QueryHistory
-from .model_host import ModelHost, reserve_a_core_for_the_ui  # noqa: F401  (bench/soak.py and tests import it from here)
-from .palette import DEFAULT_PALETTE, ShiftPalette
+from .model_host import ModelHost, demo_query, reserve_a_core_for_the_ui  # noqa: F401  (bench/soak.py and tests import it from here)
+from .palette import DEFAULT_PALETTE, ShiftPalette, textual_theme
 from .persistence import SessionKeeper
 from .screens.compare import CompareScreen
-from .screens.help import HelpScreen, describe_bindings
+from .screens.help import HelpScreen, app_help_sections
 from .widgets.answer_pane import AnswerPane
 from .widgets.inspector import TokenInspector
 from .widgets.query_input import QueryInput
@@ -47,26 +47,6 @@ if TYPE_CHECKING:
 
 NARROW_WIDTH = 70  # below this the two answer panes stack
 SHORT_HEIGHT = 32  # below this the inspector and the editor take turns
-
-
-def _demo_query(base: ModelSpec) -> str:
-    """The demo query, when the base model is the bundled demo pair's."""
-    try:
-        from alignterm.engine import demo
-
-        if Path(base.spec).expanduser().resolve() != demo.BASE_DIR.resolve():
-            return ""
-        queries = demo.demo_queries()
-        return queries[0]["query"] if queries else ""
-    except (ImportError, OSError, ValueError, KeyError):
-        return ""  # no demo pair built yet: start with an empty query
-
-
-def textual_theme(theme: ThemeFile) -> Theme:
-    """The Textual theme of a theme file, its shift palette as CSS variables."""
-    # theme.app holds only colour settings (themes.APP_COLOURS), all strings: mypy cannot see
-    # that the dict's keys never name Theme's float or bool arguments
-    return Theme(name=theme.name, dark=theme.dark, variables=theme.css_variables(), **theme.app)  # type: ignore[arg-type]
 
 
 class AlignTermApp(App[int]):
@@ -137,7 +117,7 @@ class AlignTermApp(App[int]):
         for theme in self.theme_files.values():
             self.register_theme(textual_theme(theme))
         self.theme = DEFAULT_THEME  # on_mount applies the remembered one
-        self.compare = CompareScreen(self, urial_label, urial_text, query if query is not None else _demo_query(base))
+        self.compare = CompareScreen(self, urial_label, urial_text, query if query is not None else demo_query(base))
         self.host = self.compare.host = ModelHost(self.compare, base, aligned, params, top_k, comparator)
         self.keeper = SessionKeeper(self, session_store, self.theme_files, self.compare.session_on_screen,
                                     self.compare.cancel, self.compare.open_session)
@@ -351,39 +331,12 @@ class AlignTermApp(App[int]):
         self.editor.load(name)
 
     def action_diversity(self) -> None:
-        """F9: sample the query N times per side (Lake et al. 2024) on a screen of its own."""
-        from .screens.diversity import DiversityJob, DiversityScreen
-
-        result, comparator = self.result, self.comparator
-        query = self.query_input.value.strip() or (result.query if result is not None else "")
-        if comparator is None:
-            self.notify("Diversity needs the models, and none are loaded.", severity="warning")
-        elif self.running:
-            self.notify("A run is in progress: let it finish, or cancel it (Esc).", severity="warning")
-        elif not query:
-            self.notify("Type a query first.", severity="warning")
-        else:
-            job = DiversityJob(query, self.compare.urial_text, self.compare.urial_label, self.host.params)
-            self.push_screen(DiversityScreen(self.host.sampler(), comparator.lock, job))
-
-    def help_sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
-        """Every binding, by where it applies, read from the classes that define them."""
-        return [
-            ("Anywhere", describe_bindings(self, [
-                *App.BINDINGS, *self.BINDINGS,
-                Binding(self.COMMAND_PALETTE_BINDING, "command_palette", "Command palette"),
-                Binding("tab", "focus_next", "Next area (query, answers, editor)"),
-                Binding("shift+tab", "focus_previous", "Previous area"),
-            ])),
-            ("Query box", [("enter", "Run the query"), *describe_bindings(self, QueryInput.BINDINGS)]),
-            ("Answer panes (token cursor)", [("click", "Put the cursor on a token"), *describe_bindings(self, AnswerPane.BINDINGS)]),
-            ("URIAL editor", describe_bindings(self, UrialEditor.BINDINGS)),
-        ]
+        self.compare.open_diversity()
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
-        self.push_screen(HelpScreen(self.help_sections()))
+        self.push_screen(HelpScreen(app_help_sections(self, [*App.BINDINGS, *self.BINDINGS])))
 
 
 def run_app(

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual.message import Message
@@ -47,6 +48,19 @@ def reserve_a_core_for_the_ui() -> None:
 
 def _one_line(err: Exception) -> str:
     return f"{type(err).__name__}: {err}".splitlines()[0]
+
+
+def demo_query(base: ModelSpec) -> str:
+    """The demo query, when the base model is the bundled demo pair's."""
+    try:
+        from alignterm.engine import demo
+
+        if Path(base.spec).expanduser().resolve() != demo.BASE_DIR.resolve():
+            return ""
+        queries = demo.demo_queries()
+        return queries[0]["query"] if queries else ""
+    except (ImportError, OSError, ValueError, KeyError):
+        return ""  # no demo pair built yet: start with an empty query
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from textual.theme import Theme
+
 from alignterm import themes
 from alignterm.display import visible
 from alignterm.engine.events import CATEGORIES, Category
 
 if TYPE_CHECKING:
     from textual.app import App
+
+    from alignterm.themes import ThemeFile
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,13 @@ class ShiftPalette:
     def css_variables(self) -> dict[str, str]:
         """The theme variables the widgets' CSS refers to."""
         return {themes.shift_variable(c): self.colour(c) for c in CATEGORIES}
+
+
+def textual_theme(theme: ThemeFile) -> Theme:
+    """The Textual theme of a theme file, its shift palette as CSS variables."""
+    # theme.app holds only colour settings (themes.APP_COLOURS), all strings: mypy cannot see
+    # that the dict's keys never name Theme's float or bool arguments
+    return Theme(name=theme.name, dark=theme.dark, variables=theme.css_variables(), **theme.app)  # type: ignore[arg-type]
 
 
 # the default theme's colours, for any Textual theme that does not set its own

@@ -628,3 +628,19 @@ class CompareScreen(Screen[None]):
         if pane.tokens:
             pane.focus()  # focusing puts the cursor on the first visible token
         self.inspector.show(pane.cursor_token)
+
+    def open_diversity(self) -> None:
+        """F9: sample the query N times per side (Lake et al. 2024) on a screen of its own."""
+        from .diversity import DiversityJob, DiversityScreen
+
+        result, comparator = self.result, self.host.comparator
+        query = self.query_input.value.strip() or (result.query if result is not None else "")
+        if comparator is None:
+            self.notify("Diversity needs the models, and none are loaded.", severity="warning")
+        elif self.running:
+            self.notify("A run is in progress: let it finish, or cancel it (Esc).", severity="warning")
+        elif not query:
+            self.notify("Type a query first.", severity="warning")
+        else:
+            job = DiversityJob(query, self.urial_text, self.urial_label, self.host.params)
+            self._app.push_screen(DiversityScreen(self.host.sampler(), comparator.lock, job))
