@@ -157,7 +157,7 @@ async def test_stats_bar_shows_a_summary():
         await pilot.pause()
         base_line, aligned_line, closure_line = bar.plain_lines()  # the panes' order: base first
         assert "U 75.0%" in aligned_line and "S 15.0%" in aligned_line  # the bare lens: base + bare prompt
-        bar.set_lens("urial")
+        bar.lens = "urial"
         base_line, aligned_line, closure_line = bar.plain_lines()
         assert "20 tok" in aligned_line and "U 85.0%" in aligned_line and "S  5.0%" in aligned_line
         assert "12.5 tok/s" in aligned_line and "█▁▁" in aligned_line

@@ -120,7 +120,7 @@ class AlignTermApp(App[int]):
         self.compare = CompareScreen(self, urial_label, urial_text, query if query is not None else demo_query(base))
         self.host = self.compare.host = ModelHost(self.compare, base, aligned, params, top_k, comparator)
         self.keeper = SessionKeeper(self, session_store, self.theme_files, self.compare.session_on_screen,
-                                    self.compare.cancel, self.compare.open_session)
+                                    self.host.cancel_run, self.compare.open_session)
 
     def _initial_urial(self, urial: str) -> tuple[str, str | None]:
         from alignterm.engine import prompts

@@ -152,7 +152,7 @@ class CompareScreen(Screen[None]):
         self.editor.display = False
         self.pane("aligned").border_title = "Aligned"
         self._title_base_pane()
-        self.stats.set_urial_label(self.urial_label)
+        self.stats.urial_label = self.urial_label
         self.apply_monochrome()
         self.query_input.focus()
         self.set_interval(0.1, self._tick)
@@ -317,8 +317,8 @@ class CompareScreen(Screen[None]):
             pane.placeholder = "waiting for the first token…"
         self.inspector.show(None)
         self.stats.reset()
-        self.stats.set_urial_label(self.urial_label)
-        self.stats.set_base_label(self.urial_label)
+        self.stats.urial_label = self.urial_label
+        self.stats.base_label = self.urial_label
         if kept_bare and self._showing("bare"):  # a base re-run keeps the aligned answer's bare scoring
             self.pane("aligned").set_tokens(kept_bare)
             self.stats.tally_many(kept_bare)
@@ -461,8 +461,8 @@ class CompareScreen(Screen[None]):
         self._title_base_pane()
         self.inspector.show(None)
         self.stats.reset()
-        self.stats.set_urial_label(self.urial_label)
-        self.stats.set_base_label(self.urial_label)
+        self.stats.urial_label = self.urial_label
+        self.stats.base_label = self.urial_label
         self.show_result(result)
         self.state = self._at_rest()
         self._draw_status()
@@ -479,7 +479,7 @@ class CompareScreen(Screen[None]):
     def _prompt_changed(self, event: UrialEditor.PromptChanged) -> None:
         self.urial_text = event.text
         self.urial_label = "none" if event.text is None else event.label
-        self.stats.set_urial_label(self.urial_label)
+        self.stats.urial_label = self.urial_label
         if event.text is not None and self.lens == "bare":
             self.lens = "urial"  # an edited prompt is seen in its own lens (the bare one does not change)
             self._show_lens()
@@ -493,7 +493,7 @@ class CompareScreen(Screen[None]):
             self.editor.set_status("Re-scoring needs the models: Enter re-runs the session on them.")
         if self.result is None or self.host.comparator is None:
             return
-        self.stats.set_rescoring(True)
+        self.stats.rescoring = True
         self.editor.set_status("re-scoring the aligned answer…")
         self.host.start_rescore(self.result, self.urial_text)
         self.state = CompareState.RESCORING
@@ -517,7 +517,7 @@ class CompareScreen(Screen[None]):
     def _rescore_failed(self, message: RescoreFailed) -> None:
         if not self.host.is_current_rescore(message.rescore_id):
             return
-        self.stats.set_rescoring(False)
+        self.stats.rescoring = False
         self.editor.set_status(message.message, error=True)
         self.notify(message.message, title="Re-score failed", severity="error", timeout=10)
         self.state = self._at_rest()
@@ -541,10 +541,8 @@ class CompareScreen(Screen[None]):
         else:
             pane.recolor(views[self.lens])
         pane.set_recovered(recovered(views["bare"], views["urial"]) if self.lens == "urial" else [])
-        self.stats.set_lens(self.lens)
-        legend = self.query_one(Legend)
-        legend.lens = self.lens
-        legend.redraw()
+        self.stats.lens = self.lens
+        self.query_one(Legend).lens = self.lens
 
     def toggle_lens(self) -> None:
         """The aligned answer under base + bare prompt (TDS) or under base + URIAL, recovered tokens marked."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widgets import Static
 
 from alignterm.engine.events import CATEGORIES
@@ -21,12 +22,16 @@ class Legend(Static):
     }
     """
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes)
-        self.monochrome = False
-        self.lens = "bare"  # the app's lens: the URIAL one adds the recovered-token mark
+    monochrome: reactive[bool] = reactive(False, init=False)
+    lens: reactive[str] = reactive("bare", init=False)  # the app's lens: the URIAL one adds the recovered-token mark
 
     def on_mount(self) -> None:
+        self.redraw()
+
+    def watch_monochrome(self) -> None:
+        self.redraw()
+
+    def watch_lens(self) -> None:
         self.redraw()
 
     def redraw(self) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widgets import Static
 
 from alignterm.engine.events import CATEGORIES, SideSummary, Summary, TokenEvent
@@ -63,16 +64,34 @@ class StatsBar(Static):
     }
     """
 
+    # What the bar is told, each redrawn when it changes (_redraw, through the watchers below);
+    # the counts come in through the methods that follow, which redraw themselves.
+    urial_label: reactive[str] = reactive("default", init=False)  # the prompt the aligned answer is (re-)scored under
+    base_label: reactive[str] = reactive("default", init=False)  # the prompt the base answer on screen was made with
+    lens: reactive[str] = reactive("bare", init=False)  # which scoring the Aligned row shows (the app's lens)
+    monochrome: reactive[bool] = reactive(False, init=False)
+    rescoring: reactive[bool] = reactive(False, init=False)
+
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.sides: dict[str, SideRow] = {"aligned": SideRow(), "base": SideRow()}
         self.aligned_bare: SideSummary | None = None
         self.closure: float | None = None
-        self.urial_label = "default"  # the prompt the aligned answer is (re-)scored under
-        self.base_label = "default"  # the prompt the base answer on screen was made with
-        self.lens = "bare"  # which scoring the Aligned row shows (the app's lens)
-        self.monochrome = False
-        self.rescoring = False
+
+    def watch_urial_label(self) -> None:
+        self._redraw()
+
+    def watch_base_label(self) -> None:
+        self._redraw()
+
+    def watch_lens(self) -> None:
+        self._redraw()
+
+    def watch_monochrome(self) -> None:
+        self._redraw()
+
+    def watch_rescoring(self) -> None:
+        self._redraw()
 
     def on_mount(self) -> None:
         self._redraw()
@@ -112,19 +131,7 @@ class StatsBar(Static):
         self.sides["aligned"].summary = aligned
         self.aligned_bare = bare
         self.closure = closure
-        self.rescoring = False
-        self._redraw()
-
-    def set_urial_label(self, label: str) -> None:
-        self.urial_label = label
-        self._redraw()
-
-    def set_base_label(self, label: str) -> None:
-        self.base_label = label
-        self._redraw()
-
-    def set_lens(self, lens: str) -> None:
-        self.lens = lens
+        self.set_reactive(StatsBar.rescoring, False)  # drawn just below, with the new numbers
         self._redraw()
 
     def _aligned_stats(self) -> SideRow:
@@ -133,10 +140,6 @@ class StatsBar(Static):
         if self.lens == "bare" and self.aligned_bare is not None and stats.summary is not None:
             return SideRow(stats.tally, stats.tokens_per_s, self.aligned_bare)
         return stats
-
-    def set_rescoring(self, busy: bool) -> None:
-        self.rescoring = busy
-        self._redraw()
 
     # ---- drawing -------------------------------------------------------------------
 
