@@ -395,8 +395,8 @@ class CompareScreen(Screen[None]):
         if result.cancelled:
             self.notify("Cancelled: the partial answers are kept.", title="Run")
         else:
-            if keeper.store is not None:
-                keeper.autosave(self.session_on_screen())  # type: ignore[arg-type]  # a result is on screen
+            if keeper.store is not None and (session := self.session_on_screen()) is not None:
+                keeper.autosave(session)
             if self._base_urial_label != self.urial_label:
                 self.start_rescore()  # the prompt was edited during the run
         self._draw_status()
