@@ -11,6 +11,7 @@ from __future__ import annotations
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widgets import Static
 
 from alignterm.display import rank_label
@@ -33,18 +34,29 @@ class TokenInspector(Static):
     }
     """
 
+    # the token shown (None: a hint on how to pick one), drawn again whenever it is set
+    token: reactive[TokenEvent | None] = reactive(None, always_update=True, init=False, repaint=False)
+    monochrome: reactive[bool] = reactive(False, init=False, repaint=False)
+
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.token: TokenEvent | None = None
         self.border_title = "Token inspector"
-        self.monochrome = False
 
     def on_mount(self) -> None:
-        self.show(None)
+        self._draw()
 
     def show(self, token: TokenEvent | None) -> None:
         """Display `token` (None: a hint on how to pick one)."""
         self.token = token
+
+    def watch_token(self) -> None:
+        self._draw()
+
+    def watch_monochrome(self) -> None:
+        self._draw()
+
+    def _draw(self) -> None:
+        token = self.token
         if token is None:
             self.update(Text("Move the cursor onto a token: Tab into an answer pane, then ← → ↑ ↓, "
                              "n / p for shifted or marginal tokens, or click one.", style="italic"))
@@ -52,7 +64,8 @@ class TokenInspector(Static):
         self.update(self._render_token(token))
 
     def refresh_token(self) -> None:
-        self.show(self.token)
+        """Draw the token again (the theme changed)."""
+        self._draw()
 
     def _category_style(self, category: str) -> str:
         return category_style(self.app, category, self.monochrome, bold=True)
