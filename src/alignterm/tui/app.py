@@ -183,7 +183,7 @@ class AlignTermApp(App[int]):
 
     @property
     def lens(self) -> str:
-        return self.compare.lens
+        return self.compare.aligned.lens
 
     @property
     def urial_text(self) -> str | None:

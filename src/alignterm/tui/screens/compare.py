@@ -21,6 +21,7 @@ from textual.widgets import Footer, Label, Static
 
 from alignterm.engine.events import BareScores, RunFinished, SideFinished, TokenEvent
 
+from ..lens import AlignedViews
 from ..model_host import EventsWaiting, Loaded, LoadFailed, LoadStep, ModelHost, RescoreDone, RescoreFailed, RunFailed
 from ..widgets.answer_pane import AnswerPane
 from ..widgets.inspector import TokenInspector
@@ -101,11 +102,7 @@ class CompareScreen(Screen[None]):
         self._base_urial_label = urial  # the prompt the base answer on screen was made with
         self.result: ComparisonResult | None = None
         self.rescored: Rescored | None = None  # the last re-score shown, for the current result
-        # The aligned answer scored two ways (docs/decisions.md, "the lens"): under base + bare
-        # prompt (TDS) and under base + the URIAL prompt; `lens` says which one the pane shows.
-        self.lens = "bare"
-        self.aligned_views: dict[str, list[TokenEvent]] = {"bare": [], "urial": []}
-        self._run_bare = False  # the run on screen used the bare prompt: both views are one
+        self.aligned = AlignedViews()  # the aligned answer's two scorings and the lens (tui/lens.py)
         self.read_only: str | None = None  # why the session on screen cannot be run again
         self._pending_query: str | None = None  # a query typed while the models load
         self._spin = 0
@@ -305,10 +302,10 @@ class CompareScreen(Screen[None]):
         self.result = None
         self.rescored = None
         self._base_urial_label = self.urial_label
-        self._run_bare = self.urial_text is None
+        run_bare = self.urial_text is None
         # a base re-run streams the kept answer re-scored under the new prompt; its bare scoring stands
-        kept_bare = [] if keep_aligned is None or self._run_bare else list(keep_aligned.bare_tokens)
-        self.aligned_views = {"bare": kept_bare, "urial": []}
+        kept_bare = [] if keep_aligned is None or run_bare else list(keep_aligned.bare_tokens)
+        self.aligned.start_run(run_bare, kept_bare)
         self._title_base_pane()
         for side in ("base", "aligned"):
             pane = self.pane(side)
@@ -319,7 +316,7 @@ class CompareScreen(Screen[None]):
         self.stats.reset()
         self.stats.urial_label = self.urial_label
         self.stats.base_label = self.urial_label
-        if kept_bare and self._showing("bare"):  # a base re-run keeps the aligned answer's bare scoring
+        if kept_bare and self.aligned.showing("bare"):  # a base re-run keeps the aligned answer's bare scoring
             self.pane("aligned").set_tokens(kept_bare)
             self.stats.tally_many(kept_bare)
         self.editor.set_status("Edits re-score the aligned answer; ctrl+b re-runs the base model.")
@@ -343,17 +340,13 @@ class CompareScreen(Screen[None]):
         for event in self.host.take_events():
             if isinstance(event, TokenEvent):
                 if event.side == "aligned":
-                    self.aligned_views["urial"].append(event)
-                    if self._run_bare:
-                        self.aligned_views["bare"].append(event)
-                    if not self._showing("bare"):
+                    if self.aligned.streamed(event):
                         batch["aligned"].append(event)
                 else:
                     batch["base"].append(event)
                 continue
             if isinstance(event, BareScores):
-                self.aligned_views["bare"].extend(event.tokens)
-                if self._showing("bare"):
+                if self.aligned.bare_scored(event.tokens):
                     batch["aligned"].extend(event.tokens)
                 continue
             flush()
@@ -370,8 +363,7 @@ class CompareScreen(Screen[None]):
     def show_result(self, result: ComparisonResult) -> None:
         """Both answers, their measures and the summary, as a run ends or a session opens."""
         self.result = result
-        self._run_bare = result.urial is None
-        self.aligned_views = {"bare": list(result.bare_tokens), "urial": list(result.aligned.tokens)}
+        self.aligned.show_result(result)
         for side in ("base", "aligned"):
             pane = self.pane(side)
             final = result.side(side)
@@ -431,7 +423,7 @@ class CompareScreen(Screen[None]):
     def clear(self) -> None:
         self.drop_runs()
         self.result = None
-        self.aligned_views = {"bare": [], "urial": []}
+        self.aligned.clear()
         for side in ("base", "aligned"):
             self.pane(side).clear()
             self.pane(side).border_subtitle = ""
@@ -480,8 +472,8 @@ class CompareScreen(Screen[None]):
         self.urial_text = event.text
         self.urial_label = "none" if event.text is None else event.label
         self.stats.urial_label = self.urial_label
-        if event.text is not None and self.lens == "bare":
-            self.lens = "urial"  # an edited prompt is seen in its own lens (the bare one does not change)
+        if event.text is not None and self.aligned.lens == "bare":
+            self.aligned.lens = "urial"  # an edited prompt is seen in its own lens (the bare one does not change)
             self._show_lens()
         if self._base_urial_label != self.urial_label:
             self.pane("base").border_subtitle = "old prompt · ctrl+b re-runs"
@@ -503,7 +495,7 @@ class CompareScreen(Screen[None]):
         if not self.host.is_current_rescore(message.rescore_id):
             return
         rescored = self.rescored = message.rescored
-        self.aligned_views["urial"] = list(rescored.tokens)
+        self.aligned.urial = list(rescored.tokens)
         self.stats.set_rescored(rescored.summary, rescored.bare, rescored.closure)
         self._show_lens()
         closure = "—" if rescored.closure is None else f"{rescored.closure:.2f}"
@@ -524,31 +516,24 @@ class CompareScreen(Screen[None]):
 
     # ---- the lens ----------------------------------------------------------------------
 
-    def _showing(self, view: str) -> bool:
-        """Whether the aligned pane shows `view` ("bare" or "urial"); a bare run's two views are one."""
-        return self.lens == view or self._run_bare
-
     def _show_lens(self) -> None:
         """Put the lens's scoring of the aligned answer in its pane, the recovered tokens marked in the URIAL lens."""
-        from alignterm.engine.shift import recovered
-
-        views = self.aligned_views
-        pane = self.pane("aligned")
+        pane, lens = self.pane("aligned"), self.aligned.lens
         if self.running:  # the pane restarts from the view, and the run keeps filling it
-            pane.set_tokens(views[self.lens])
+            pane.set_tokens(self.aligned.shown)
             self.stats.reset(sides=("aligned",))
             self.stats.tally_many(pane.tokens)
         else:
-            pane.recolor(views[self.lens])
-        pane.set_recovered(recovered(views["bare"], views["urial"]) if self.lens == "urial" else [])
-        self.stats.lens = self.lens
-        self.query_one(Legend).lens = self.lens
+            pane.recolor(self.aligned.shown)
+        pane.set_recovered(self.aligned.recovered())
+        self.stats.lens = lens
+        self.query_one(Legend).lens = lens
 
     def toggle_lens(self) -> None:
         """The aligned answer under base + bare prompt (TDS) or under base + URIAL, recovered tokens marked."""
-        self.lens = "urial" if self.lens == "bare" else "bare"
+        self.aligned.lens = "urial" if self.aligned.lens == "bare" else "bare"
         self._show_lens()
-        if self.lens == "urial" and self.urial_text is None:
+        if self.aligned.lens == "urial" and self.urial_text is None:
             self.notify("The prompt is the bare one: both lenses are the same. Choose a URIAL prompt (F2).",
                         title="Lens", severity="warning")
 
