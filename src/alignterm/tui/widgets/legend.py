@@ -26,12 +26,8 @@ class Legend(Static):
     lens: reactive[str] = reactive("bare", init=False)  # the app's lens: the URIAL one adds the recovered-token mark
 
     def on_mount(self) -> None:
-        self.redraw()
-
-    def watch_monochrome(self) -> None:
-        self.redraw()
-
-    def watch_lens(self) -> None:
+        self.watch(self, "monochrome", self.redraw, init=False)
+        self.watch(self, "lens", self.redraw, init=False)
         self.redraw()
 
     def redraw(self) -> None:

@@ -64,7 +64,7 @@ class StatsBar(Static):
     }
     """
 
-    # What the bar is told, each redrawn when it changes (_redraw, through the watchers below);
+    # What the bar is told, each redrawn when it changes (_redraw, watching them from on_mount);
     # the counts come in through the methods that follow, which redraw themselves.
     urial_label: reactive[str] = reactive("default", init=False)  # the prompt the aligned answer is (re-)scored under
     base_label: reactive[str] = reactive("default", init=False)  # the prompt the base answer on screen was made with
@@ -78,22 +78,9 @@ class StatsBar(Static):
         self.aligned_bare: SideSummary | None = None
         self.closure: float | None = None
 
-    def watch_urial_label(self) -> None:
-        self._redraw()
-
-    def watch_base_label(self) -> None:
-        self._redraw()
-
-    def watch_lens(self) -> None:
-        self._redraw()
-
-    def watch_monochrome(self) -> None:
-        self._redraw()
-
-    def watch_rescoring(self) -> None:
-        self._redraw()
-
     def on_mount(self) -> None:
+        for name in ("urial_label", "base_label", "lens", "monochrome", "rescoring"):
+            self.watch(self, name, self._redraw, init=False)
         self._redraw()
 
     def on_resize(self) -> None:
