@@ -31,3 +31,12 @@ def visible(text: str, *, show_whitespace: bool = False) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def rank_label(rank: int | None, exact: bool = True, *, gap: str = " ") -> str:
+    """A rank under the other model as people read it: "3"; "> k" where only a lower bound is
+    known (a server's top-k did not hold the token: the rank is then k + 1, events.TokenEvent);
+    "—" where the token was not scored. `gap` goes between ">" and k (the inspector's table: "")."""
+    if rank is None:
+        return "—"
+    return str(rank) if exact else f">{gap}{rank - 1}"

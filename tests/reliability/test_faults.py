@@ -97,7 +97,7 @@ async def test_escape_at_random_moments_in_the_app_then_a_correct_run(make_app, 
             app.post_message(events.Key("enter", "\r"))
             want = rng.randint(0, 20)
             await wait_until(pilot, lambda: app.running, settle=False)
-            await wait_until(pilot, lambda: sum(app.received_tokens.values()) >= want or not app.running,  # noqa: B023
+            await wait_until(pilot, lambda: sum(len(app.pane(s).tokens) for s in SIDES) >= want or not app.running,  # noqa: B023
                              settle=False)
             app.post_message(events.Key("escape", None))
             await wait_until(pilot, lambda: not app.running)
@@ -229,7 +229,7 @@ async def test_sighup_saves_the_comparison_on_screen_then_exits(make_app, tmp_pa
     async with app.run_test(size=(120, 40)) as pilot:
         await _cancelled_run(pilot)  # a cancelled run is not autosaved: only SIGHUP can save it
         assert store.entries() == []
-        assert signal.SIGHUP in app._signals  # else the signal would end pytest itself
+        assert signal.SIGHUP in app.keeper.signals  # else the signal would end pytest itself
         os.kill(os.getpid(), signal.SIGHUP)
         await wait_until(pilot, lambda: app.return_code is not None, settle=False)
     assert app.return_code == 129
@@ -245,7 +245,7 @@ async def test_sighup_mid_run_keeps_the_partial_answers(make_app, tmp_path):
         await pilot.pause()
         app.post_message(events.Key("enter", "\r"))
         await wait_until(pilot, lambda: len(app.pane("aligned").tokens) >= 3, settle=False)
-        assert signal.SIGHUP in app._signals
+        assert signal.SIGHUP in app.keeper.signals
         os.kill(os.getpid(), signal.SIGHUP)
         await wait_until(pilot, lambda: app.return_code is not None, settle=False)
     assert app.return_code == 129

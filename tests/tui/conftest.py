@@ -10,7 +10,7 @@ from pathlib import Path
 
 from textual import events
 
-from alignterm.engine.events import RunFinished, SideFinished
+from alignterm.engine.events import RunFinished, SideFinished, TokenEvent
 
 from ..conftest import APP_PARAMS as PARAMS  # noqa: F401  (make_app's default, used by the tests here)
 
@@ -31,6 +31,27 @@ class SteadyRate:
                 event = replace(event, tokens_per_s=100.0)
             elif isinstance(event, RunFinished):
                 event.result.aligned.tokens_per_s = event.result.base.tokens_per_s = 100.0
+            yield event
+
+    def __getattr__(self, name):
+        return getattr(self._comparator, name)
+
+
+class CountingRuns:
+    """The real comparator, counting the TokenEvents each side's run has yielded so far.
+
+    What the engine has produced, as opposed to what the panes show yet (the inbox holds
+    the difference); the app keeps no such count."""
+
+    def __init__(self, comparator) -> None:
+        self._comparator = comparator
+        self.yielded = {"aligned": 0, "base": 0}
+
+    def run(self, request, cancel=None):
+        self.yielded = yielded = {"aligned": 0, "base": 0}
+        for event in self._comparator.run(request, cancel):
+            if isinstance(event, TokenEvent):
+                yielded[event.side] += 1
             yield event
 
     def __getattr__(self, name):

@@ -182,7 +182,7 @@ async def test_punctuation_wraps_with_its_word():
         assert line_texts(pane) == lines, "appending repainted every line it changed"
         assert lines[:2] == ["It lies on the river", "Paden. However"]
         assert not any(line.startswith(".") for line in lines)
-        assert [pane._token_lines[i] for i in range(len(PADEN))] == [0, 0, 0, 0, 0, 1, 1, 1, 1]
+        assert [pane._layout.token_lines[i] for i in range(len(PADEN))] == [0, 0, 0, 0, 0, 1, 1, 1, 1]
         pane.set_tokens(list(pane.tokens))  # a full layout gives the same lines
         assert line_texts(pane) == lines
 

@@ -20,7 +20,7 @@ from alignterm.tui.widgets.query_input import QueryInput
 from alignterm.tui.widgets.urial_editor import UrialEditor
 
 from ..conftest import shown as engine_shown
-from .conftest import PARAMS, readme_keys, run_and_cancel, run_query, screen_lines, wait_for_rescore, wait_until
+from .conftest import PARAMS, CountingRuns, readme_keys, run_and_cancel, run_query, screen_lines, wait_for_rescore, wait_until
 
 SIDES = ("aligned", "base")
 
@@ -67,7 +67,7 @@ async def test_stats_bar_shows_the_engine_summary_for_the_same_query(make_app, c
             engine = getattr(expected, side)
             assert counts(bar.sides[side].summary) == counts(engine)
             for category in ("unshifted", "marginal", "shifted"):
-                assert bar.sides[side].count(category) == getattr(engine, category)
+                assert getattr(bar.sides[side].shown, category) == getattr(engine, category)
         assert counts(bar.aligned_bare) == counts(expected.aligned_bare) and close(bar.closure, expected.closure)
         lines = bar.plain_lines()
         for line, side in zip(lines, ("base", "aligned")):  # the bar's rows follow the panes
@@ -108,14 +108,15 @@ async def test_every_rendered_token_is_drawn_in_its_category_colour(make_app):
                 assert bool(style.bold) == ("bold" in MONO_STYLE[token.shift])
 
 
-async def test_escape_stops_the_run_within_one_token_and_keeps_the_partial_answers(make_app):
-    app = make_app()
+async def test_escape_stops_the_run_within_one_token_and_keeps_the_partial_answers(make_app, comparator):
+    counting = CountingRuns(comparator)
+    app = make_app(comparator=counting)
     async with app.run_test(size=(120, 40)) as pilot:
         at_escape: dict[str, int] = {}
         cancel = app.action_cancel
 
         def spy() -> None:  # how many tokens the engine had yielded when Escape was handled
-            at_escape.update(app.received_tokens)
+            at_escape.update(counting.yielded)
             cancel()
 
         app.action_cancel = spy

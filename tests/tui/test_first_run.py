@@ -6,6 +6,7 @@ from textual.widgets import Input, Select
 from textual.widgets._toast import Toast
 
 from alignterm.sessions import SessionStore
+from alignterm.tui.model_host import LoadStep
 from alignterm.tui.screens.sessions import SessionBrowser
 
 from .conftest import readme_keys, run_query, wait_until
@@ -93,8 +94,8 @@ async def test_the_html_export_notice_is_titled_for_what_it_did(make_app, demo_s
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         app.open_session(demo_session)
-        app._save_as(demo_session, tmp_path / "page.html")
-        app._save_as(demo_session, tmp_path / "run.yaml")
+        app.keeper.save_as(demo_session, tmp_path / "page.html")
+        app.keeper.save_as(demo_session, tmp_path / "run.yaml")
         await pilot.pause()
         titles = [n.title for n in app._notifications if "Saved" in n.message]
         assert titles == ["Exported HTML page", "Session saved"]
@@ -137,7 +138,7 @@ async def test_each_pane_names_its_own_model_while_loading(make_app, demo_specs)
     async with app.run_test(size=(80, 24)) as pilot:
         seen = []
         for step, detail in heard:
-            app._set_load_step(step, detail)
+            app.compare._load_step(LoadStep(step, detail))
             seen.append((app.pane("base").placeholder, app.pane("aligned").placeholder))
         await pilot.pause()
     base_path, aligned_path = (spec.spec for spec in demo_specs)

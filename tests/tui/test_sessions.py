@@ -49,7 +49,7 @@ async def test_a_run_is_autosaved_and_replays_in_a_fresh_app_without_a_model(mak
         await pilot.press("f3")  # the inspector shows the file's top-k of both models
         token = fresh.inspector.token
         assert token is not None and token.top and token.other_top
-        side = fresh._focused_pane().side
+        side = fresh.compare.focused_pane().side
         assert token == shown(result, side, fresh.lens)[0]
         # re-running loads the recorded models, and greedy decoding gives the same answers
         fresh.query_input.focus()

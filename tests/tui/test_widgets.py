@@ -101,8 +101,8 @@ async def test_cursor_moves_by_token_line_and_to_shifted_tokens():
         await pilot.press("p")
         assert pane.cursor == 1
         await pilot.press("down")
-        y0 = pane._token_lines[1]
-        assert pane._token_lines[pane.cursor] == y0 + 1
+        y0 = pane._layout.token_lines[1]
+        assert pane._layout.token_lines[pane.cursor] == y0 + 1
         await pilot.press("end")
         assert pane.cursor == len(shifts) - 1
         await pilot.press("home")
@@ -157,7 +157,7 @@ async def test_stats_bar_shows_a_summary():
         await pilot.pause()
         base_line, aligned_line, closure_line = bar.plain_lines()  # the panes' order: base first
         assert "U 75.0%" in aligned_line and "S 15.0%" in aligned_line  # the bare lens: base + bare prompt
-        bar.set_lens("urial")
+        bar.lens = "urial"
         base_line, aligned_line, closure_line = bar.plain_lines()
         assert "20 tok" in aligned_line and "U 85.0%" in aligned_line and "S  5.0%" in aligned_line
         assert "12.5 tok/s" in aligned_line and "█▁▁" in aligned_line

@@ -283,3 +283,16 @@ def measure(texts: dict[str, list[str]], vectors: dict[str, list[Sequence[float]
         embedding=similarity(vectors, cosine) if vectors is not None else None,
         sentence_embedding=similarity(sentence_vectors, cosine) if sentence_vectors is not None else None,
     )
+
+
+def mean_to_first(matrix: Sequence[Sequence[float]], n_first: int) -> list[float | None]:
+    """Per row of a similarity matrix, the mean similarity to the first `n_first` items (itself left out).
+
+    With the matrix of `similarity` over sides in order ("aligned" first), row i's value is
+    sample i's mean similarity to the aligned samples; None where there is nothing to compare with.
+    """
+    means: list[float | None] = []
+    for row, values in enumerate(matrix):
+        sims = [values[j] for j in range(n_first) if j != row]
+        means.append(sum(sims) / len(sims) if sims else None)
+    return means

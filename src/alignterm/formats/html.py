@@ -17,7 +17,7 @@ import json
 import math
 from typing import Any
 
-from ..display import visible
+from ..display import rank_label, visible
 from ..themes import BUNDLED_DIR, DEFAULT_THEME, ThemeFile, read_theme
 from .report_html import SCRIPT as REPORT_SCRIPT
 from .report_html import STYLE as REPORT_STYLE
@@ -91,9 +91,7 @@ PLOT_KEY = ("bar height: rank under the other model by token position, log scale
 
 def _rank(t: dict[str, Any]) -> str:
     """The rank under the other model; "> k" where a server's top-k did not hold the token; "—" unscored."""
-    if t["other_rank"] is None:
-        return "—"
-    return f"> {t['other_rank'] - 1}" if t.get("other_rank_exact") is False else str(t["other_rank"])
+    return rank_label(t["other_rank"], t.get("other_rank_exact") is not False)
 
 
 def _tip(t: dict[str, Any]) -> str:

@@ -15,6 +15,8 @@ from typing import Any
 import platformdirs
 import yaml
 
+from alignterm.engine.events import CATEGORIES  # the categories a theme colours
+
 BUNDLED_DIR = Path(__file__).parent
 BUNDLED = ("dark", "light", "high-contrast", "colour-blind")
 DEFAULT_THEME = "dark"
@@ -22,7 +24,11 @@ DEFAULT_THEME = "dark"
 # the Textual theme's colour settings a file may give (primary is required)
 APP_COLOURS = ("primary", "secondary", "accent", "warning", "error", "success",
                "foreground", "background", "surface", "panel", "boost")
-SHIFT_COLOURS = ("unshifted", "marginal", "shifted")
+
+
+def shift_variable(category: str) -> str:
+    """The theme variable holding a category's colour (`$shift-shifted` in the widgets' CSS)."""
+    return f"shift-{category}"
 
 
 class ThemeError(ValueError):
@@ -42,7 +48,7 @@ class ThemeFile:
 
     def css_variables(self) -> dict[str, str]:
         """The theme variables the app's widgets colour tokens with."""
-        return {f"shift-{c}": self.palette[c] for c in SHIFT_COLOURS}
+        return {shift_variable(c): self.palette[c] for c in CATEGORIES}
 
 
 def user_dir() -> Path:
@@ -106,8 +112,8 @@ def _build(doc: Any, path: Path) -> ThemeFile:
     if not isinstance(dark, bool):
         raise _Problem(("dark",), "'dark' must be true or false")
     app = _mapping(doc, "app", APP_COLOURS)
-    shift = _mapping(doc, "shift", (*SHIFT_COLOURS, "gradient"))
-    for section, key in (("app", "primary"), *(("shift", c) for c in SHIFT_COLOURS)):
+    shift = _mapping(doc, "shift", (*CATEGORIES, "gradient"))
+    for section, key in (("app", "primary"), *(("shift", c) for c in CATEGORIES)):
         if key not in (app if section == "app" else shift):
             raise _Problem((section,), f"'{section}.{key}' is missing")
     for section, colours in (("app", app), ("shift", shift)):
@@ -119,7 +125,7 @@ def _build(doc: Any, path: Path) -> ThemeFile:
                     _checked(section, k, c)
             else:
                 _checked(section, k, v)
-    palette = {c: shift[c] for c in SHIFT_COLOURS}
+    palette: dict[str, str] = {c: shift[c] for c in CATEGORIES}
     gradient = tuple(shift.get("gradient") or palette.values())
     return ThemeFile(name.strip(), path, dark, dict(app), palette, gradient)
 

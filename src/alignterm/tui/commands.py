@@ -44,13 +44,19 @@ def app_commands(app: AlignTermApp) -> Iterator[Command]:
 class AlignTermCommands(Provider):
     """alignterm's own commands, found by fuzzy matching on their titles."""
 
+    def _alignterm_app(self) -> AlignTermApp:
+        from .app import AlignTermApp
+
+        assert isinstance(self.app, AlignTermApp)  # this provider is only registered by AlignTermApp
+        return self.app
+
     async def discover(self) -> Hits:
-        for title, help_text, callback in app_commands(self.app):  # type: ignore[arg-type]
+        for title, help_text, callback in app_commands(self._alignterm_app()):
             yield DiscoveryHit(title, callback, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for title, help_text, callback in app_commands(self.app):  # type: ignore[arg-type]
+        for title, help_text, callback in app_commands(self._alignterm_app()):
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), callback, help=help_text)

@@ -20,8 +20,10 @@ class QueryHistory:
             self._read()
 
     def _read(self) -> None:
+        if self.path is None:
+            return
         try:
-            lines = self.path.read_text(encoding="utf-8").splitlines()  # type: ignore[union-attr]
+            lines = self.path.read_text(encoding="utf-8").splitlines()
         except (OSError, UnicodeDecodeError):
             return  # no history yet, or unreadable: start empty rather than fail
         for line in lines:

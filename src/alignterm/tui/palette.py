@@ -9,10 +9,18 @@ the app without touching a widget.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from textual.theme import Theme
 
 from alignterm import themes
 from alignterm.display import visible
-from alignterm.engine.events import Category
+from alignterm.engine.events import CATEGORIES, Category
+
+if TYPE_CHECKING:
+    from textual.app import App
+
+    from alignterm.themes import ThemeFile
 
 
 @dataclass(frozen=True)
@@ -28,11 +36,14 @@ class ShiftPalette:
 
     def css_variables(self) -> dict[str, str]:
         """The theme variables the widgets' CSS refers to."""
-        return {
-            "shift-unshifted": self.unshifted,
-            "shift-marginal": self.marginal,
-            "shift-shifted": self.shifted,
-        }
+        return {themes.shift_variable(c): self.colour(c) for c in CATEGORIES}
+
+
+def textual_theme(theme: ThemeFile) -> Theme:
+    """The Textual theme of a theme file, its shift palette as CSS variables."""
+    # theme.app holds only colour settings (themes.APP_COLOURS), all strings: mypy cannot see
+    # that the dict's keys never name Theme's float or bool arguments
+    return Theme(name=theme.name, dark=theme.dark, variables=theme.css_variables(), **theme.app)  # type: ignore[arg-type]
 
 
 # the default theme's colours, for any Textual theme that does not set its own
@@ -41,6 +52,23 @@ DEFAULT_PALETTE = ShiftPalette(**themes.DEFAULT_PALETTE)
 # What stands for a category when colour is off (monochrome mode): a text style, and the
 # words the legend uses for it.
 MONO_STYLE: dict[str, str] = {"unshifted": "", "marginal": "bold", "shifted": "bold reverse"}
+
+def shift_colour(app: App, category: str) -> str:
+    """A category's colour in the app's current theme ("" if the theme has none).
+
+    The one way widgets that draw Rich text look a shift colour up; the answer pane's CSS
+    reads the same theme variables as `$shift-<category>`.
+    """
+    return app.theme_variables.get(themes.shift_variable(category), "")
+
+
+def category_style(app: App, category: str, monochrome: bool, *, bold: bool = False) -> str:
+    """The Rich style a category is drawn in: its colour (bold if asked), or its monochrome style."""
+    if monochrome:
+        return MONO_STYLE[category]
+    colour = shift_colour(app, category)
+    return f"bold {colour}".strip() if bold else colour
+
 
 # How a category is described to a person (the paper's ranks).
 CATEGORY_RANKS: dict[str, str] = {"unshifted": "rank 1", "marginal": "rank 2–3", "shifted": "rank ≥4"}

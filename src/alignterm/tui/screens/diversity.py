@@ -25,6 +25,7 @@ from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Static
 
 from alignterm.display import visible
 from alignterm.engine.backend import CancelToken, DecodingParams
+from alignterm.engine.diversity import mean_to_first
 from alignterm.engine.errors import AlignTermError
 from alignterm.engine.samples import SIDES, Sample, Sampler, SamplesResult, SamplingRequest
 from alignterm.formats.diversity_record import side_titles
@@ -73,7 +74,9 @@ class DiversityScreen(Screen[None]):
     def __init__(self, sampler: Sampler, lock: threading.Lock, job: DiversityJob) -> None:
         super().__init__()
         self.sampler = sampler
-        self.lock = lock  # the app's model lock: samples and comparisons take turns on the models
+        # the engine's Comparator.lock: samples and comparisons take turns on the models (not
+        # `lock`, which is Textual's own lock of every widget)
+        self.model_lock = lock
         self.job = job
         self.result: SamplesResult | None = None
         self.samples: list[Sample] = []
@@ -144,7 +147,7 @@ class DiversityScreen(Screen[None]):
     @work(thread=True, exit_on_error=False, group="diversity")
     def _sample_worker(self, request: SamplingRequest, cancel: CancelToken) -> None:
         try:
-            with self.lock:
+            with self.model_lock:
                 result = self.sampler.run(request, cancel, progress=self._progress)
         except AlignTermError as err:
             self._deliver(self._failed, str(err))
@@ -230,17 +233,11 @@ class DiversityScreen(Screen[None]):
     def _show_samples(self, result: SamplesResult) -> None:
         box = self.query_one("#div-samples", VerticalScroll)
         box.remove_children()
-        aligned = result.measures.jaccard.matrix
-        n_aligned = len(result.samples["aligned"])
-        row = 0
-        widgets = []
-        for side in SIDES:
-            for sample in result.samples[side]:
-                # mean Jaccard with the aligned samples (itself left out)
-                sims = [aligned[row][j] for j in range(n_aligned) if j != row]
-                widgets.append(Static(self._sample_text(sample, sum(sims) / len(sims) if sims else None),
-                                      classes="div-sample"))
-                row += 1
+        # each sample's mean Jaccard with the aligned samples (the engine's, itself left out)
+        to_aligned = mean_to_first(result.measures.jaccard.matrix, len(result.samples["aligned"]))
+        samples = [sample for side in SIDES for sample in result.samples[side]]
+        widgets = [Static(self._sample_text(sample, mean), classes="div-sample")
+                   for sample, mean in zip(samples, to_aligned)]
         box.mount_all(widgets)
 
     def _sample_text(self, sample: Sample, to_aligned: float | None) -> Text:

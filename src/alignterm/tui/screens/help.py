@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
@@ -33,6 +33,26 @@ def describe_bindings(app, bindings: Iterable[BindingType]) -> list[tuple[str, s
         if display not in keys:
             keys.append(display)
     return [(" / ".join(keys), text) for keys, text in rows.values()]
+
+
+def app_help_sections(app: App, app_bindings: Iterable[BindingType]) -> list[HelpSection]:
+    """Every binding of the app, by where it applies, read from the classes that define them."""
+    from ..widgets.answer_pane import AnswerPane
+    from ..widgets.query_input import QueryInput
+    from ..widgets.urial_editor import UrialEditor
+
+    return [
+        ("Anywhere", describe_bindings(app, [
+            *app_bindings,
+            Binding(app.COMMAND_PALETTE_BINDING, "command_palette", "Command palette"),
+            Binding("tab", "focus_next", "Next area (query, answers, editor)"),
+            Binding("shift+tab", "focus_previous", "Previous area"),
+        ])),
+        ("Query box", [("enter", "Run the query"), *describe_bindings(app, QueryInput.BINDINGS)]),
+        ("Answer panes (token cursor)", [("click", "Put the cursor on a token"),
+                                         *describe_bindings(app, AnswerPane.BINDINGS)]),
+        ("URIAL editor", describe_bindings(app, UrialEditor.BINDINGS)),
+    ]
 
 
 class HelpScreen(ModalScreen[None]):
@@ -65,7 +85,7 @@ class HelpScreen(ModalScreen[None]):
 
     def render_table(self) -> Group:
         width = max(len(keys) for _, rows in self.sections for keys, _ in rows)
-        parts = []
+        parts: list[RenderableType] = []
         for title, rows in self.sections:
             table = Table.grid(padding=(0, 2))
             table.add_column(no_wrap=True, style="bold", width=width)

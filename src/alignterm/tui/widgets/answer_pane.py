@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -28,33 +27,7 @@ from textual.strip import Strip
 from alignterm.engine.events import TokenEvent
 
 from ..palette import pane_text
-
-
-class Piece(NamedTuple):
-    """A run of one token's text on one line (a token may wrap or hold newlines)."""
-
-    token: int
-    text: str
-    blank: bool  # only whitespace (or a newline mark): coloured as a background
-
-
-def _split_cells(text: str, cells: int) -> tuple[str, str]:
-    """Split `text` after at most `cells` terminal cells (at least one character)."""
-    used = 0
-    for i, ch in enumerate(text):
-        w = cell_len(ch)
-        if used + w > cells and i > 0:
-            return text[:i], text[i:]
-        used += w
-    return text, ""
-
-
-def _first_word(text: str) -> str:
-    """`text` up to its first whitespace."""
-    for i, ch in enumerate(text):
-        if ch.isspace():
-            return text[:i]
-    return text
+from .answer_layout import WrappedLines
 
 
 class AnswerPane(ScrollView, can_focus=True):
@@ -126,17 +99,17 @@ class AnswerPane(ScrollView, can_focus=True):
         def control(self) -> AnswerPane:
             return self.pane
 
+    # The token under the cursor, -1 for none: validated into range, and every assignment
+    # (the same index too) redraws the two tokens and tells the app (watch_cursor), as
+    # Toolong's log view keeps its cursor. Repainting the whole pane is left to the watcher.
+    cursor: reactive[int] = reactive(-1, repaint=False, always_update=True, init=False)
+
     def __init__(self, side: str, *, name: str | None = None, id: str | None = None, classes: str | None = None):
         super().__init__(name=name, id=id, classes=classes)
         self.side = side
         self._tokens: list[TokenEvent] = []
-        self._lines: list[list[Piece]] = [[]]
-        self._line_cells: list[int] = [0]
-        self._token_lines: list[int] = []  # the line each token starts on (its first piece's)
-        self._unplaced = False  # the token being placed has no piece yet
-        self._wrap_width = 0
+        self._layout = WrappedLines()
         self._cache: dict[int, Strip] = {}
-        self._cursor = -1
         self._recovered: Sequence[bool] = ()
 
     # ---- content ---------------------------------------------------------------------
@@ -151,7 +124,7 @@ class AnswerPane(ScrollView, can_focus=True):
 
     @property
     def line_count(self) -> int:
-        return len(self._lines) if self._tokens else 0
+        return len(self._layout.lines) if self._tokens else 0
 
     def append(self, token: TokenEvent) -> None:
         """Add one token at the end, repainting only the lines it lands on."""
@@ -160,27 +133,27 @@ class AnswerPane(ScrollView, can_focus=True):
     def extend(self, tokens: Iterable[TokenEvent]) -> None:
         """Add tokens at the end, repainting only the lines they land on."""
         follow = self.scroll_offset.y >= self.max_scroll_y
-        first = len(self._lines) - 1
+        first = len(self._layout.lines) - 1
         added = False
         for token in tokens:
             self._tokens.append(token)
-            if self._wrap_width:
+            if self._layout.width:
                 self._place(len(self._tokens) - 1)
             added = True
         if not added:
             return
-        for y in range(first, len(self._lines)):
+        for y in range(first, len(self._layout.lines)):
             self._cache.pop(y, None)
         self._update_virtual_size()
-        self.refresh_lines(first, len(self._lines) - first)
-        if follow and self._cursor < 0:
+        self.refresh_lines(first, len(self._layout.lines) - first)
+        if follow and self.cursor < 0:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def set_tokens(self, tokens: Iterable[TokenEvent]) -> None:
         """Replace the whole answer (after a run, or a session replay)."""
         self._tokens = list(tokens)
-        if self._cursor >= len(self._tokens):
-            self._cursor = len(self._tokens) - 1
+        if self.cursor >= len(self._tokens):
+            self.set_reactive(AnswerPane.cursor, len(self._tokens) - 1)  # clamped, not a move: no message
         self._relayout()
 
     def recolor(self, tokens: Sequence[TokenEvent]) -> None:
@@ -191,8 +164,8 @@ class AnswerPane(ScrollView, can_focus=True):
         self._tokens = list(tokens)
         self._cache.clear()
         self.refresh()
-        if self._cursor >= 0:
-            self.post_message(self.CursorMoved(self, self._cursor, self._tokens[self._cursor]))
+        if self.cursor >= 0:
+            self.post_message(self.CursorMoved(self, self.cursor, self._tokens[self.cursor]))
 
     def set_recovered(self, flags: Sequence[bool]) -> None:
         """Mark the tokens a URIAL prompt recovered (shifted under the bare prompt, not under URIAL):
@@ -209,148 +182,32 @@ class AnswerPane(ScrollView, can_focus=True):
 
     def clear(self) -> None:
         self._tokens = []
-        self._cursor = -1
+        self.set_reactive(AnswerPane.cursor, -1)
         self._recovered = ()
         self._relayout()
         self.scroll_home(animate=False, immediate=True)
 
-    # ---- layout ----------------------------------------------------------------------
-
-    def _new_line(self) -> None:
-        self._lines.append([])
-        self._line_cells.append(0)
-
-    def _add(self, index: int, text: str, blank: bool) -> None:
-        """Append a piece of token `index` to the last line; its first piece sets the token's line."""
-        if self._unplaced:
-            self._token_lines[index] = len(self._lines) - 1
-            self._unplaced = False
-        self._lines[-1].append(Piece(index, text, blank))
-        self._line_cells[-1] += cell_len(text)
-
-    def _ends_in_word(self) -> bool:
-        """Whether the last line ends in a word (no whitespace after its last character)."""
-        for piece in reversed(self._lines[-1]):
-            if piece.text:
-                return not piece.blank and not piece.text[-1].isspace()
-        return False
-
-    def _put(self, index: int, text: str, blank: bool) -> None:
-        """Place one newline-free run of a token, wrapping between words where it can.
-
-        A run that starts without whitespace (punctuation, a word piece) continues the word
-        the line ends in, and never starts a line of its own while that word fits a line:
-        either its first word still fits here (the rest of the run wraps), or the word moves
-        to the next line with it (`_move_word`). A word wider than a line is split.
-        """
-        width = max(1, self._wrap_width)
-        while True:
-            cells = cell_len(text)
-            used = self._line_cells[-1]
-            room = width - used
-            if cells <= room or (blank and used > 0):
-                # whitespace may hang past the edge instead of starting a line of its own
-                self._add(index, text, blank)
-                return
-            if text and not blank and not text[0].isspace() and self._ends_in_word():
-                head = _first_word(text)
-                if cell_len(head) <= room:  # "." of ". However": stays with its word
-                    self._add(index, head, False)
-                    text = text[len(head):]
-                    blank = not text.strip()
-                    continue
-                if self._move_word(cell_len(head)):
-                    continue
-            if used > 0 and (cells <= width or room <= 0):
-                self._new_line()
-                if text.startswith(" ") and text.strip():
-                    text = text[1:]  # a wrapped word starts flush left, as in any text view
-                continue
-            head, text = _split_cells(text, room)
-            self._add(index, head, blank)
-            self._new_line()
-
-    def _move_word(self, extra: int) -> bool:
-        """Move the word the last line ends in to a new line, if it and `extra` more cells fit there.
-
-        The word is the run of pieces back to the last whitespace on the line: it starts
-        after a whitespace piece, at a token that starts with a space (dropped, as for any
-        wrapped word), or after the last space inside a piece (the piece is cut there). A
-        word that starts the line is wider than a line: it stays, and False says so. Only
-        the last line changes, so appending still repaints only the lines from it on.
-        """
-        line = self._lines[-1]
-        k, cut, keep_head = len(line), 0, False  # the word starts at line[k].text[cut:]
-        while k > 0:
-            piece = line[k - 1]
-            if not piece.text:  # an empty piece (a partial UTF-8 character) is part of the word
-                k -= 1
-                continue
-            if piece.blank:
-                break
-            spaces = [i for i, ch in enumerate(piece.text) if ch.isspace()]
-            if spaces and spaces[-1] == len(piece.text) - 1:
-                break
-            k -= 1
-            if spaces:
-                cut, keep_head = spaces[-1] + 1, spaces[-1] > 0 or piece.text[0] != " "
-                break
-        if k == 0 and cut:
-            keep_head = True  # the line starts with the word's space: that stays, the word moves
-        if k == len(line) or (k == 0 and not keep_head):
-            return False
-        first = line[k]
-        moved = [first._replace(text=first.text[cut:]), *line[k + 1:]]
-        if sum(cell_len(p.text) for p in moved) + extra > max(1, self._wrap_width):
-            return False
-        del line[k:]
-        if keep_head:
-            head = first.text[:cut]
-            line.append(first._replace(text=head, blank=not head.strip()))
-        self._line_cells[-1] = sum(cell_len(p.text) for p in line)
-        staying = {p.token for p in line}
-        self._new_line()
-        for piece in moved:
-            self._lines[-1].append(piece)
-            self._line_cells[-1] += cell_len(piece.text)
-            if piece.token not in staying:
-                self._token_lines[piece.token] = len(self._lines) - 1
-        return True
-
     def _place(self, index: int) -> None:
-        text = pane_text(self._tokens[index].text)
-        self._token_lines.append(len(self._lines) - 1)  # set again by its first piece (_add)
-        self._unplaced = True
-        for k, part in enumerate(text.split("\n")):
-            if k:
-                if self._unplaced:  # a newline-only token still needs a cell for its colour and the cursor
-                    self._put(index, " ", True)
-                self._new_line()
-            if part:
-                self._put(index, part, not part.strip())
-        if self._unplaced:  # an empty piece (a partial UTF-8 byte): keep it addressable
-            self._add(index, "", True)
+        self._layout.place(index, pane_text(self._tokens[index].text))
 
     def _relayout(self) -> None:
-        self._lines = [[]]
-        self._line_cells = [0]
-        self._token_lines = []
+        self._layout = WrappedLines(self._layout.width)
         self._cache.clear()
-        if self._wrap_width:
+        if self._layout.width:
             for i in range(len(self._tokens)):
                 self._place(i)
         self._update_virtual_size()
         self.refresh()
 
     def _update_virtual_size(self) -> None:
-        self.virtual_size = Size(self._wrap_width, self.line_count)
+        self.virtual_size = Size(self._layout.width, self.line_count)
 
     def on_resize(self, event: events.Resize) -> None:
         width = self.scrollable_content_region.width
-        if width != self._wrap_width:
-            self._wrap_width = width
+        if width != self._layout.width:
+            self._layout.width = width
             self._relayout()
-            if self._cursor >= 0:
+            if self.cursor >= 0:
                 self._scroll_to_cursor()
 
     # ---- styles ----------------------------------------------------------------------
@@ -431,13 +288,13 @@ class AnswerPane(ScrollView, can_focus=True):
             if y < len(lines):
                 style = base + self.get_component_rich_style("answer-pane--placeholder", partial=True) + self._muted()
                 segments.append(Segment(lines[y], style))
-        elif y < len(self._lines):
-            for piece in self._lines[y]:
+        elif y < len(self._layout.lines):
+            for piece in self._layout.lines[y]:
                 style = base + self.token_style(piece.token)
                 block = piece.blank and self._tokens[piece.token].shift in ("marginal", "shifted") and style.color
                 if block:
                     style += Style(bgcolor=style.color)  # a coloured space would be invisible
-                if piece.token == self._cursor:
+                if piece.token == self.cursor:
                     style = self._cursor_style(style, piece.blank, bool(block))
                 segments.append(Segment(piece.text, style + Style(meta={"token": piece.token})))
         strip = Strip(segments)
@@ -453,29 +310,27 @@ class AnswerPane(ScrollView, can_focus=True):
     # ---- cursor ----------------------------------------------------------------------
 
     @property
-    def cursor(self) -> int:
-        """Index of the token under the cursor, -1 for none."""
-        return self._cursor
-
-    @property
     def cursor_token(self) -> TokenEvent | None:
-        return self._tokens[self._cursor] if 0 <= self._cursor < len(self._tokens) else None
+        return self._tokens[self.cursor] if 0 <= self.cursor < len(self._tokens) else None
 
     def move_cursor(self, index: int) -> None:
         """Put the cursor on token `index` (clamped; -1 clears it) and tell the app."""
-        index = max(-1, min(index, len(self._tokens) - 1))
-        old = self._cursor
-        self._cursor = index
+        self.cursor = index
+
+    def validate_cursor(self, index: int) -> int:
+        return max(-1, min(index, len(self._tokens) - 1))
+
+    def watch_cursor(self, old: int, index: int) -> None:
         for i in (old, index):
-            if 0 <= i < len(self._token_lines):
+            if 0 <= i < len(self._layout.token_lines):
                 self._refresh_token(i)
         if index >= 0:
             self._scroll_to_cursor()
         self.post_message(self.CursorMoved(self, index, self.cursor_token))
 
     def _token_line_span(self, index: int) -> range:
-        start = self._token_lines[index]
-        end = self._token_lines[index + 1] if index + 1 < len(self._token_lines) else len(self._lines) - 1
+        start = self._layout.token_lines[index]
+        end = self._layout.token_lines[index + 1] if index + 1 < len(self._layout.token_lines) else len(self._layout.lines) - 1
         return range(start, end + 1)
 
     def _refresh_token(self, index: int) -> None:
@@ -485,15 +340,15 @@ class AnswerPane(ScrollView, can_focus=True):
         self.refresh_lines(span.start, len(span))
 
     def _scroll_to_cursor(self) -> None:
-        if 0 <= self._cursor < len(self._token_lines):
-            y = self._token_lines[self._cursor]
+        if 0 <= self.cursor < len(self._layout.token_lines):
+            y = self._layout.token_lines[self.cursor]
             self.scroll_to_region(Region(0, y, 1, 1), animate=False, immediate=True)
 
     def _start_of(self, index: int) -> tuple[int, int]:
         """(line, x) of the first cell of token `index`."""
-        y = self._token_lines[index]
+        y = self._layout.token_lines[index]
         x = 0
-        for piece in self._lines[y]:
+        for piece in self._layout.lines[y]:
             if piece.token == index:
                 return y, x
             x += cell_len(piece.text)
@@ -502,26 +357,26 @@ class AnswerPane(ScrollView, can_focus=True):
     def action_cursor_step(self, step: int) -> None:
         if not self._tokens:
             return
-        start = (0 if step > 0 else len(self._tokens) - 1) if self._cursor < 0 else self._cursor + step
+        start = (0 if step > 0 else len(self._tokens) - 1) if self.cursor < 0 else self.cursor + step
         self.move_cursor(max(0, min(start, len(self._tokens) - 1)))
 
     def action_cursor_line(self, step: int) -> None:
         if not self._tokens:
             return
-        if self._cursor < 0:
+        if self.cursor < 0:
             self.move_cursor(0)
             return
-        y, x = self._start_of(self._cursor)
+        y, x = self._start_of(self.cursor)
         target = y + step
-        if not 0 <= target < len(self._lines) or not self._lines[target]:
+        if not 0 <= target < len(self._layout.lines) or not self._layout.lines[target]:
             return
         cells = 0
-        for piece in self._lines[target]:
+        for piece in self._layout.lines[target]:
             cells += cell_len(piece.text)
             if cells > x:
                 self.move_cursor(piece.token)
                 return
-        self.move_cursor(self._lines[target][-1].token)
+        self.move_cursor(self._layout.lines[target][-1].token)
 
     def action_cursor_first(self) -> None:
         if self._tokens:
@@ -544,11 +399,11 @@ class AnswerPane(ScrollView, can_focus=True):
 
     def action_next_shifted(self) -> None:
         """The next shifted or marginal token after the cursor."""
-        self._find_shifted(range(self._cursor + 1, len(self._tokens)))
+        self._find_shifted(range(self.cursor + 1, len(self._tokens)))
 
     def action_previous_shifted(self) -> None:
         """The previous shifted or marginal token before the cursor."""
-        start = self._cursor if self._cursor >= 0 else len(self._tokens)
+        start = self.cursor if self.cursor >= 0 else len(self._tokens)
         self._find_shifted(range(start - 1, -1, -1))
 
     def on_click(self, event: events.Click) -> None:
@@ -559,7 +414,7 @@ class AnswerPane(ScrollView, can_focus=True):
 
     def on_focus(self) -> None:
         # focusing the pane shows the cursor, so the inspector has something to show
-        if self._cursor < 0 and self._tokens:
-            top = min(self.scroll_offset.y, len(self._lines) - 1)
-            line = self._lines[top]
+        if self.cursor < 0 and self._tokens:
+            top = min(self.scroll_offset.y, len(self._layout.lines) - 1)
+            line = self._layout.lines[top]
             self.move_cursor(line[0].token if line else 0)

@@ -11,11 +11,13 @@ from __future__ import annotations
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widgets import Static
 
+from alignterm.display import rank_label
 from alignterm.engine.events import TokenEvent, TopEntry
 
-from ..palette import MONO_STYLE, visible_whitespace
+from ..palette import category_style, visible_whitespace
 
 
 class TokenInspector(Static):
@@ -32,18 +34,29 @@ class TokenInspector(Static):
     }
     """
 
+    # the token shown (None: a hint on how to pick one), drawn again whenever it is set
+    token: reactive[TokenEvent | None] = reactive(None, always_update=True, init=False, repaint=False)
+    monochrome: reactive[bool] = reactive(False, init=False, repaint=False)
+
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.token: TokenEvent | None = None
         self.border_title = "Token inspector"
-        self.monochrome = False
 
     def on_mount(self) -> None:
-        self.show(None)
+        self._draw()
 
     def show(self, token: TokenEvent | None) -> None:
         """Display `token` (None: a hint on how to pick one)."""
         self.token = token
+
+    def watch_token(self) -> None:
+        self._draw()
+
+    def watch_monochrome(self) -> None:
+        self._draw()
+
+    def _draw(self) -> None:
+        token = self.token
         if token is None:
             self.update(Text("Move the cursor onto a token: Tab into an answer pane, then ← → ↑ ↓, "
                              "n / p for shifted or marginal tokens, or click one.", style="italic"))
@@ -51,13 +64,11 @@ class TokenInspector(Static):
         self.update(self._render_token(token))
 
     def refresh_token(self) -> None:
-        self.show(self.token)
+        """Draw the token again (the theme changed)."""
+        self._draw()
 
     def _category_style(self, category: str) -> str:
-        if self.monochrome:
-            return MONO_STYLE[category]
-        colour = self.app.get_css_variables().get(f"shift-{category}", "")
-        return f"bold {colour}".strip()
+        return category_style(self.app, category, self.monochrome, bold=True)
 
     def _render_token(self, t: TokenEvent) -> Group:
         own, other = ("aligned", "base") if t.side == "aligned" else ("base", "aligned")
@@ -75,9 +86,8 @@ class TokenInspector(Static):
             head.append(f"not scored: the {other} model's server cannot score given tokens, or its vocabulary "
                         "lacks this token", style="italic")
         else:
-            rank = str(t.other_rank) if t.rank_exact else f"> {t.other_rank - 1}"
             head.append(t.shift, style=self._category_style(t.shift))
-            head.append(f" · rank {rank} under {other}")
+            head.append(f" · rank {rank_label(t.other_rank, t.rank_exact)} under {other}")
         if t.top1_differs:
             head.append("  top-1 differs", style="underline")
         kl = "n/a" if t.kl is None else f"{t.kl:.3f} nats"
@@ -123,7 +133,7 @@ class TokenInspector(Static):
             ))
         if not found and rank is not None and logprob is not None:
             rows.append((
-                Text(f"▶{rank}" if t.rank_exact else f"▶>{rank - 1}", style="reverse"),
+                Text(f"▶{rank_label(rank, t.rank_exact, gap='')}", style="reverse"),
                 Text(visible_whitespace(t.text), style="reverse"),
                 Text(f"{logprob:.2f}", style="reverse"),
             ))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widgets import Static
 
 from alignterm.engine.events import CATEGORIES
 
-from ..palette import CATEGORY_RANKS, MONO_STYLE
+from ..palette import CATEGORY_RANKS, category_style, shift_colour
 
 
 class Legend(Static):
@@ -21,23 +22,23 @@ class Legend(Static):
     }
     """
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(id=id, classes=classes)
-        self.monochrome = False
-        self.lens = "bare"  # the app's lens: the URIAL one adds the recovered-token mark
+    monochrome: reactive[bool] = reactive(False, init=False)
+    lens: reactive[str] = reactive("bare", init=False)  # the app's lens: the URIAL one adds the recovered-token mark
 
     def on_mount(self) -> None:
+        self.watch(self, "monochrome", self.redraw, init=False)
+        self.watch(self, "lens", self.redraw, init=False)
         self.redraw()
 
     def redraw(self) -> None:
         line = Text()
         for cat in CATEGORIES:
-            style = MONO_STYLE[cat] if self.monochrome else f"bold {self.app.theme_variables.get(f'shift-{cat}', '')}"
+            style = category_style(self.app, cat, self.monochrome, bold=True)
             line.append(cat, style=style or "default")
             line.append(f" {CATEGORY_RANKS[cat]}   ")
         line.append("top-1 differs", style="underline")
         if self.lens == "urial":
-            shifted = self.app.theme_variables.get("shift-shifted", "")
+            shifted = shift_colour(self.app, "shifted")
             line.append("   ")
             line.append("recovered", style="italic" if self.monochrome or not shifted else f"on {shifted}")
         width = self.content_region.width or 80

@@ -4,21 +4,24 @@ The rows follow the answer panes: Base first, then Aligned, then the closure lin
 shifted colour marks shifted tokens only: a share of 0 and a sparkline bucket without
 shifts are drawn muted, so a red mark always means there is a shift.
 
-While a run streams, the counts are a tally of the TokenEvents shown so far; when the run
-ends they are replaced by the engine's Summary (the numbers the CLI reports), and after a
-URIAL edit by the re-scored summary. Nothing here measures anything.
+While a run streams, the counts are the engine's tally (engine/tally.py) of the TokenEvents
+shown so far; when the run ends they are replaced by the engine's Summary (the numbers the
+CLI reports), and after a URIAL edit by the re-scored summary. Nothing here measures anything.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widgets import Static
 
 from alignterm.engine.events import CATEGORIES, SideSummary, Summary, TokenEvent
+from alignterm.engine.tally import SideTally
 
-from ..palette import MONO_STYLE
+from ..palette import category_style
 
 SPARK = "▁▂▃▄▅▆▇█"
 MUTED = "dim"  # no shift: nothing to draw the eye to
@@ -36,30 +39,17 @@ def sparkline(values: tuple[int, ...] | list[int], width: int) -> str:
 
 
 @dataclass
-class SideStats:
-    """What the bar knows about one side."""
+class SideRow:
+    """One side's row: the engine's streaming tally until the run's summary replaces it, and the speed."""
 
-    n: int = 0
-    counts: dict[str | None, int] = field(default_factory=lambda: dict.fromkeys((*CATEGORIES, None), 0))
+    tally: SideTally = field(default_factory=SideTally)
     tokens_per_s: float | None = None
     summary: SideSummary | None = None
 
-    def share(self, category: str) -> float:
-        if self.summary is not None:
-            return self.summary.share(category)  # type: ignore[arg-type]
-        return self.counts[category] / self.scored if self.scored else 0.0
-
-    def count(self, category: str) -> int:
-        return getattr(self.summary, category) if self.summary is not None else self.counts[category]
-
     @property
-    def tokens(self) -> int:
-        return self.summary.n if self.summary is not None else self.n
-
-    @property
-    def scored(self) -> int:
-        """Tokens the other model scored (all of them, unless its server cannot score given tokens)."""
-        return self.summary.scored if self.summary is not None else self.n - self.counts[None]
+    def shown(self) -> SideTally | SideSummary:
+        """The counts drawn: the summary once there is one (both read alike, engine/tally.py)."""
+        return self.summary if self.summary is not None else self.tally
 
 
 class StatsBar(Static):
@@ -74,18 +64,23 @@ class StatsBar(Static):
     }
     """
 
+    # What the bar is told, each redrawn when it changes (_redraw, watching them from on_mount);
+    # the counts come in through the methods that follow, which redraw themselves.
+    urial_label: reactive[str] = reactive("default", init=False)  # the prompt the aligned answer is (re-)scored under
+    base_label: reactive[str] = reactive("default", init=False)  # the prompt the base answer on screen was made with
+    lens: reactive[str] = reactive("bare", init=False)  # which scoring the Aligned row shows (the app's lens)
+    monochrome: reactive[bool] = reactive(False, init=False)
+    rescoring: reactive[bool] = reactive(False, init=False)
+
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.sides: dict[str, SideStats] = {"aligned": SideStats(), "base": SideStats()}
+        self.sides: dict[str, SideRow] = {"aligned": SideRow(), "base": SideRow()}
         self.aligned_bare: SideSummary | None = None
         self.closure: float | None = None
-        self.urial_label = "default"  # the prompt the aligned answer is (re-)scored under
-        self.base_label = "default"  # the prompt the base answer on screen was made with
-        self.lens = "bare"  # which scoring the Aligned row shows (the app's lens)
-        self.monochrome = False
-        self.rescoring = False
 
     def on_mount(self) -> None:
+        for name in ("urial_label", "base_label", "lens", "monochrome", "rescoring"):
+            self.watch(self, name, self._redraw, init=False)
         self._redraw()
 
     def on_resize(self) -> None:
@@ -95,21 +90,16 @@ class StatsBar(Static):
 
     def reset(self, *, sides: tuple[str, ...] = ("aligned", "base")) -> None:
         for side in sides:
-            self.sides[side] = SideStats()
+            self.sides[side] = SideRow()
         if "aligned" in sides:
             self.aligned_bare = None
             self.closure = None
         self._redraw()
 
-    def tally(self, token: TokenEvent) -> None:
-        self.tally_many((token,))
-
-    def tally_many(self, tokens) -> None:
-        """Count streamed tokens until the run's summary replaces the tallies."""
+    def tally_many(self, tokens: Iterable[TokenEvent]) -> None:
+        """Count streamed tokens (the engine's tally) until the run's summary replaces the tallies."""
         for token in tokens:
-            stats = self.sides[token.side]
-            stats.n += 1
-            stats.counts[token.shift] += 1
+            self.sides[token.side].tally.add(token)
         self._redraw()
 
     def set_speed(self, side: str, tokens_per_s: float) -> None:
@@ -128,45 +118,27 @@ class StatsBar(Static):
         self.sides["aligned"].summary = aligned
         self.aligned_bare = bare
         self.closure = closure
-        self.rescoring = False
+        self.set_reactive(StatsBar.rescoring, False)  # drawn just below, with the new numbers
         self._redraw()
 
-    def set_urial_label(self, label: str) -> None:
-        self.urial_label = label
-        self._redraw()
-
-    def set_base_label(self, label: str) -> None:
-        self.base_label = label
-        self._redraw()
-
-    def set_lens(self, lens: str) -> None:
-        self.lens = lens
-        self._redraw()
-
-    def _aligned_stats(self) -> SideStats:
+    def _aligned_stats(self) -> SideRow:
         """The Aligned row's numbers in the lens shown: the bare prompt's summary in the bare lens."""
         stats = self.sides["aligned"]
         if self.lens == "bare" and self.aligned_bare is not None and stats.summary is not None:
-            return SideStats(stats.n, stats.counts, stats.tokens_per_s, self.aligned_bare)
+            return SideRow(stats.tally, stats.tokens_per_s, self.aligned_bare)
         return stats
-
-    def set_rescoring(self, busy: bool) -> None:
-        self.rescoring = busy
-        self._redraw()
 
     # ---- drawing -------------------------------------------------------------------
 
     def _style(self, category: str) -> str:
-        if self.monochrome:
-            return MONO_STYLE[category]
-        return self.app.theme_variables.get(f"shift-{category}", "")
+        return category_style(self.app, category, self.monochrome)
 
     def _shifted_style(self, count: int) -> str:
         """The shifted colour where there is a shift; muted where there is none."""
         return self._style("shifted") if count > 0 else MUTED
 
-    def _share_style(self, stats: SideStats, category: str) -> str:
-        return self._shifted_style(stats.count(category)) if category == "shifted" else self._style(category)
+    def _share_style(self, counts: SideTally | SideSummary, category: str) -> str:
+        return self._shifted_style(counts.shifted) if category == "shifted" else self._style(category)
 
     def _sparkline(self, buckets: tuple[int, ...], width: int) -> Text:
         """The sparkline with each bucket in the shifted colour only if it holds a shift."""
@@ -177,16 +149,17 @@ class StatsBar(Static):
 
     def _side_line(self, label: str, side: str, width: int) -> Text:
         stats = self._aligned_stats() if side == "aligned" else self.sides[side]
-        line = Text.assemble((f"{label:<11}", "bold"), f"{stats.tokens:>4} tok ")
-        if not stats.tokens:
+        counts = stats.shown
+        line = Text.assemble((f"{label:<11}", "bold"), f"{counts.n:>4} tok ")
+        if not counts.n:
             line.append("—", style="dim")
             return line
-        if not stats.scored:
+        if not counts.scored:
             line.append(" not scored: the other model's server cannot score given tokens", style="dim")
             return line
         for cat, letter in zip(CATEGORIES, "UMS"):
             line.append(" ")
-            line.append(f"{letter} {stats.share(cat) * 100:4.1f}%", style=self._share_style(stats, cat))
+            line.append(f"{letter} {counts.share(cat) * 100:4.1f}%", style=self._share_style(counts, cat))
         if stats.tokens_per_s is not None:
             line.append(f"  {stats.tokens_per_s:5.1f} tok/s")
         if stats.summary is not None and stats.summary.shifted_by_bucket:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.timer import Timer
@@ -32,10 +33,10 @@ _APP_KEYS = {"f5", "f6", "f7"}
 class PromptTextArea(TextArea, inherit_bindings=False):
     """The prompt's TextArea, without the bindings that shadow the app's keys."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         replace(b, key=",".join(k for k in b.key.split(",") if k not in _APP_KEYS))
         for b in TextArea.BINDINGS
-        if set(b.key.split(",")) - _APP_KEYS
+        if isinstance(b, Binding) and set(b.key.split(",")) - _APP_KEYS  # TextArea's are all Bindings
     ]
 
 

@@ -1,0 +1,629 @@
+"""CompareScreen: the default screen, base and aligned answers side by side, coloured by shift.
+
+It composes the panes, the stats bar, the URIAL editor and the token inspector, and reacts
+to what the model host (tui/model_host.py) reports: loading steps, a run's events drained
+from the inbox, re-scores (architecture §2: widgets draw what events say). What it is
+doing is one `CompareState`, held in a reactive that draws the status line.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import Enum, auto
+from typing import TYPE_CHECKING
+
+from textual import events, on
+from textual.app import ComposeResult
+from textual.containers import Container, Horizontal
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer, Label, Static
+
+from alignterm.engine.events import BareScores, RunFinished, SideFinished, TokenEvent
+
+from ..lens import AlignedViews
+from ..model_host import EventsWaiting, Loaded, LoadFailed, LoadStep, ModelHost, RescoreDone, RescoreFailed, RunFailed
+from ..widgets.answer_pane import AnswerPane
+from ..widgets.inspector import TokenInspector
+from ..widgets.legend import Legend
+from ..widgets.query_input import QueryInput
+from ..widgets.stats_bar import StatsBar
+from ..widgets.urial_editor import UrialEditor
+from .error import ErrorScreen
+
+if TYPE_CHECKING:
+    from alignterm.engine.compare import Rescored
+    from alignterm.engine.events import ComparisonResult
+    from alignterm.sessions import Session
+
+    from ..app import AlignTermApp
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+PROMPT = "Type a query and press Enter."
+
+
+class CompareState(Enum):
+    """What the comparison screen is doing; the status line says it (STATUS)."""
+
+    LOADING = auto()  # the models load
+    LOAD_FAILED = auto()
+    READ_ONLY = auto()  # an opened session whose models are missing or failed to load
+    REPLAY = auto()  # an opened session, no model loaded (yet)
+    READY = auto()  # models loaded, nothing run
+    RUNNING = auto()
+    RESCORING = auto()  # the finished aligned answer is re-scored under an edited URIAL prompt
+    DONE = auto()
+    CANCELLED = auto()
+
+
+# The status line of each state at rest (LOADING and RUNNING draw a spinner and progress).
+# A re-score shows its progress in the editor and the stats bar; the line keeps saying what
+# the result on screen is.
+STATUS = {
+    CompareState.LOAD_FAILED: "no models",
+    CompareState.READ_ONLY: "read-only",
+    CompareState.REPLAY: "replay · Enter re-runs",
+    CompareState.READY: "ready",
+    CompareState.RESCORING: "done",
+    CompareState.DONE: "done",
+    CompareState.CANCELLED: "cancelled",
+}
+BUSY = (CompareState.LOADING, CompareState.RUNNING)
+NO_MODELS = (CompareState.LOADING, CompareState.LOAD_FAILED, CompareState.READ_ONLY, CompareState.REPLAY)
+
+
+class AppFooter(Footer):
+    """Textual's footer, without the watchers its recomposed keys leave behind.
+
+    The footer recomposes whenever the keys on offer change (a run starts or ends), binding
+    each new key to its `compact` reactive; Textual drops the watchers of removed keys only
+    when `compact` changes, which it never does here, so keys piled up: about 1 MiB per run
+    in a 500-run soak (docs/reliability.md).
+    """
+
+    async def recompose(self) -> None:
+        await super().recompose()
+        for watchers in getattr(self, "__watchers", {}).values():
+            watchers[:] = [(node, callback) for node, callback in watchers if not node._closing]
+
+
+class CompareScreen(Screen[None]):
+    """The comparison: query bar, both answers, inspector / editor, legend, stats bar, footer."""
+
+    state: reactive[CompareState] = reactive(CompareState.READY, init=False)
+
+    host: ModelHost  # the app makes it with this screen as the one its messages go to
+
+    def __init__(self, app: AlignTermApp, urial: str, urial_text: str | None, initial_query: str) -> None:
+        super().__init__()
+        self._app = app
+        self.initial_query = initial_query
+        self.urial_label, self.urial_text = urial, urial_text
+        self._base_urial_label = urial  # the prompt the base answer on screen was made with
+        self.result: ComparisonResult | None = None
+        self.rescored: Rescored | None = None  # the last re-score shown, for the current result
+        self.aligned = AlignedViews()  # the aligned answer's two scorings and the lens (tui/lens.py)
+        self.read_only: str | None = None  # why the session on screen cannot be run again
+        self._pending_query: str | None = None  # a query typed while the models load
+        self._spin = 0
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="query-bar"):
+            yield Label("Query ›", id="query-label")
+            yield QueryInput(self._app.history, self.initial_query, id="query")
+            yield Static("", id="status")
+        with Container(id="answers"):
+            yield AnswerPane("base", id="base-pane")
+            yield AnswerPane("aligned", id="aligned-pane")
+        yield TokenInspector(id="inspector")
+        yield UrialEditor(self.urial_label, self.urial_text, id="editor")
+        yield Legend(id="legend")
+        yield StatsBar(id="stats")
+        yield AppFooter(compact=True)
+
+    @property
+    def query_input(self) -> QueryInput:
+        return self.query_one("#query", QueryInput)
+
+    @property
+    def stats(self) -> StatsBar:
+        return self.query_one("#stats", StatsBar)
+
+    @property
+    def inspector(self) -> TokenInspector:
+        return self.query_one("#inspector", TokenInspector)
+
+    @property
+    def editor(self) -> UrialEditor:
+        return self.query_one("#editor", UrialEditor)
+
+    def pane(self, side: str) -> AnswerPane:
+        return self.query_one(f"#{side}-pane", AnswerPane)
+
+    @property
+    def running(self) -> bool:
+        return self.host.running
+
+    def on_mount(self) -> None:
+        self.inspector.display = False
+        self.editor.display = False
+        self.pane("aligned").border_title = "Aligned"
+        self._title_base_pane()
+        self.stats.urial_label = self.urial_label
+        self.apply_monochrome()
+        self.query_input.focus()
+        self.set_interval(0.1, self._tick)
+        self.start(self._app.initial_session)
+
+    def start(self, session: Session | None) -> None:
+        """Open `session`, or load the models, or (given a loaded pair) wait for a query."""
+        if session is not None:
+            self.open_session(session)
+        elif self.host.comparator is None:
+            self._start_loading()
+        else:
+            from ..model_host import reserve_a_core_for_the_ui
+
+            reserve_a_core_for_the_ui()
+            self._set_placeholders(PROMPT)
+            self._draw_status()
+
+    def _set_placeholders(self, text: str) -> None:
+        for side in ("base", "aligned"):
+            self.pane(side).placeholder = text
+
+    def _title_base_pane(self) -> None:
+        label = self._base_urial_label
+        self.pane("base").border_title = "Base (bare prompt)" if label == "none" else f"Base + URIAL ({label})"
+
+    def _at_rest(self) -> CompareState:
+        """The state once work ends: what the result on screen is, or that the models are missing."""
+        if self.read_only is not None:
+            return CompareState.READ_ONLY
+        if self.host.load_error is not None:
+            return CompareState.LOAD_FAILED
+        if self.host.comparator is None:
+            return CompareState.LOADING if self.host.loading else CompareState.REPLAY
+        if self.result is None:
+            return CompareState.READY
+        return CompareState.CANCELLED if self.result.cancelled else CompareState.DONE
+
+    # ---- status line (architecture §2: the state draws it) ---------------------------
+
+    def watch_state(self) -> None:
+        self._draw_status()
+
+    def _tick(self) -> None:
+        if self.state in BUSY:
+            self._spin = (self._spin + 1) % len(SPINNER)
+            self._draw_status()
+
+    def _draw_status(self) -> None:
+        state, spin = self.state, SPINNER[self._spin]
+        text, cls = STATUS.get(state, ""), ""
+        if state is CompareState.LOADING:
+            elapsed = time.monotonic() - self.host.load_started
+            text, cls = f"{spin} {self.host.load_step or 'loading…'} {elapsed:.0f}s", "-busy"
+        elif state is CompareState.RUNNING:
+            n = sum(len(self.pane(s).tokens) for s in ("aligned", "base"))
+            text, cls = f"{spin} running · {n} tok · Esc cancels", "-busy"
+        elif state in (CompareState.LOAD_FAILED, CompareState.READ_ONLY):
+            cls = "-error"
+        elif state is CompareState.RESCORING and self.result is not None and self.result.cancelled:
+            text = STATUS[CompareState.CANCELLED]
+        status = self.query_one("#status", Static)
+        status.update(text)
+        status.set_classes(cls)
+        self._app.refresh_bindings()  # the footer's keys depend on the state (Esc only while it does something)
+
+    # ---- loading ---------------------------------------------------------------------
+
+    def _start_loading(self) -> None:
+        self._set_placeholders("Loading the models…")
+        self.host.start_loading()
+        self.state = CompareState.LOADING
+        self._draw_status()
+
+    @on(LoadStep)
+    def _load_step(self, message: LoadStep) -> None:
+        self.host.load_step = message.step
+        loading = next((side for side in ("base", "aligned")
+                        if message.step.startswith(f"loading the {side} model")), None)
+        if message.detail and loading is not None:  # a model starts loading: its own pane says from where
+            self.pane(loading).placeholder = f"Loading the {loading} model from {message.detail}…"
+            if loading == "base":
+                self.pane("aligned").placeholder = "Waiting: the aligned model loads after the base model."
+            else:
+                self.pane("base").placeholder = "Base model loaded; loading the aligned model…"
+        self._draw_status()
+
+    @on(Loaded)
+    def _loaded(self, message: Loaded) -> None:
+        if not self.host.loaded(message):
+            return
+        if message.comparator.vocab.notice:
+            self.notify(message.comparator.vocab.notice, severity="warning", timeout=15)
+        self._set_placeholders(PROMPT)
+        self.state = self._at_rest()
+        self._draw_status()
+        if self._pending_query is not None:
+            query, self._pending_query = self._pending_query, None
+            self.start_run(query)
+
+    @on(LoadFailed)
+    def _load_failed(self, message: LoadFailed) -> None:
+        if not self.host.load_failed(message):
+            return
+        self._pending_query = None
+        if self.result is not None:  # a replayed session stays on screen, read-only
+            self.read_only = f"its models could not be loaded: {message.message}"
+            self.state = CompareState.READ_ONLY
+            self.notify(f"The session stays read-only: {self.read_only}", title="Session", severity="error", timeout=15)
+            return
+        self.state = CompareState.LOAD_FAILED
+        self._set_placeholders("No models loaded: " + message.message)
+        self._app.push_screen(ErrorScreen(
+            "Could not load the models",
+            message.message,
+            "Check the --base / --aligned paths and restart alignterm. Help (F1), the "
+            "URIAL editor (F2) and saved prompts still work; quit with ctrl+q.",
+        ))
+
+    # ---- running ---------------------------------------------------------------------
+
+    @on(QueryInput.Submitted, "#query")
+    def _query_submitted(self, event: QueryInput.Submitted) -> None:
+        event.stop()
+        self.start_run(event.value)
+
+    def start_run(self, query: str | None = None, keep_aligned: ComparisonResult | None = None) -> None:
+        """Run both models on `query` (default: the query box), replacing any running run;
+        with `keep_aligned` (a finished result for the query) only the base model answers again."""
+        query = self.query_input.value if query is None else query
+        if not query.strip():
+            self.notify("Type a query first.", severity="warning")
+            return
+        if self.read_only is not None:
+            self.notify(f"This session is read-only: {self.read_only}", title="Session", severity="warning")
+            return
+        if self.host.comparator is None:
+            if self.host.load_error is not None:
+                self.notify(f"No models loaded: {self.host.load_error}", severity="error")
+                return
+            self._pending_query = query
+            if self.host.loader is None:  # a replayed session: its models load now
+                self._start_loading()
+            self.notify("The models are still loading; the run starts when they are ready.")
+            return
+        from alignterm.engine.compare import ComparisonRequest
+
+        self.editor.flush()  # an edit still waiting for its debounce belongs to this run
+        self._app.history.add(query)
+        self.result = None
+        self.rescored = None
+        self._base_urial_label = self.urial_label
+        run_bare = self.urial_text is None
+        # a base re-run streams the kept answer re-scored under the new prompt; its bare scoring stands
+        kept_bare = [] if keep_aligned is None or run_bare else list(keep_aligned.bare_tokens)
+        self.aligned.start_run(run_bare, kept_bare)
+        self._title_base_pane()
+        for side in ("base", "aligned"):
+            pane = self.pane(side)
+            pane.clear()
+            pane.border_subtitle = "…"
+            pane.placeholder = "waiting for the first token…"
+        self.inspector.show(None)
+        self.stats.reset()
+        self.stats.urial_label = self.urial_label
+        self.stats.base_label = self.urial_label
+        if kept_bare and self.aligned.showing("bare"):  # a base re-run keeps the aligned answer's bare scoring
+            self.pane("aligned").set_tokens(kept_bare)
+            self.stats.tally_many(kept_bare)
+        self.editor.set_status("Edits re-score the aligned answer; ctrl+b re-runs the base model.")
+        self.host.start_run(ComparisonRequest(query=query, urial=self.urial_text, params=self.host.params,
+                                              live=True, keep_aligned=keep_aligned))
+        self.state = CompareState.RUNNING
+        self._draw_status()
+
+    @on(EventsWaiting)
+    def _drain_inbox(self) -> None:
+        """Show what the run produced since the last drain, a pane's new tokens in one go."""
+        batch: dict[str, list[TokenEvent]] = {"aligned": [], "base": []}
+
+        def flush() -> None:
+            for side, tokens in batch.items():
+                if tokens:
+                    self.pane(side).extend(tokens)
+                    self.stats.tally_many(tokens)
+                    tokens.clear()
+
+        for event in self.host.take_events():
+            if isinstance(event, TokenEvent):
+                if event.side == "aligned":
+                    if self.aligned.streamed(event):
+                        batch["aligned"].append(event)
+                else:
+                    batch["base"].append(event)
+                continue
+            if isinstance(event, BareScores):
+                if self.aligned.bare_scored(event.tokens):
+                    batch["aligned"].extend(event.tokens)
+                continue
+            flush()
+            if isinstance(event, SideFinished):
+                pane = self.pane(event.side)
+                pane.border_subtitle = f"{event.reason} · {len(pane.tokens)} tok"
+                self.stats.set_speed(event.side, event.tokens_per_s)
+            elif isinstance(event, RunFinished):
+                self._run_finished(event.result)
+            elif isinstance(event, RunFailed):
+                self._run_failed(event.message)
+        flush()
+
+    def show_result(self, result: ComparisonResult) -> None:
+        """Both answers, their measures and the summary, as a run ends or a session opens."""
+        self.result = result
+        self.aligned.show_result(result)
+        for side in ("base", "aligned"):
+            pane = self.pane(side)
+            final = result.side(side)
+            if side == "base" and list(pane.tokens) != final.tokens:  # the aligned pane: _show_lens, below
+                pane.set_tokens(final.tokens)
+            pane.border_subtitle = f"{final.finish_reason or 'cancelled'} · {len(final.tokens)} tok"
+            pane.placeholder = "(no answer)" if not result.cancelled else "(cancelled before the first token)"
+            self.stats.set_speed(side, final.tokens_per_s)
+        self.stats.set_summary(result.summary)
+        self._show_lens()
+
+    def _run_finished(self, result: ComparisonResult) -> None:
+        self.host.run_ended()
+        self.show_result(result)
+        keeper = self._app.keeper
+        keeper.session = None
+        self.state = self._at_rest()
+        if keeper.leaving_on is not None:  # the run was cancelled by SIGHUP / SIGTERM: keep what it made
+            keeper.save_and_leave()
+            return
+        if result.cancelled:
+            self.notify("Cancelled: the partial answers are kept.", title="Run")
+        else:
+            if keeper.store is not None and (session := self.session_on_screen()) is not None:
+                keeper.autosave(session)
+            if self._base_urial_label != self.urial_label:
+                self.start_rescore()  # the prompt was edited during the run
+        self._draw_status()
+
+    def _run_failed(self, message: str) -> None:
+        self.host.run_ended()
+        for side in ("base", "aligned"):
+            self.pane(side).border_subtitle = "failed"
+            self.pane(side).placeholder = "(run failed)"
+        self.notify(message, title="Run failed", severity="error", timeout=10)
+        self.state = self._at_rest()
+        self._draw_status()
+
+    def session_on_screen(self) -> Session | None:
+        """The comparison on screen as a session (the keeper's, made once per result)."""
+        if self.result is None:
+            return None
+        return self._app.keeper.session_for(self.result, *self.host.specs, self._base_urial_label)
+
+    def drop_runs(self) -> None:
+        """Cancel the run and forget any re-score: what they would deliver is no longer wanted."""
+        self.host.drop()
+        self.rescored = None
+
+    def cancel(self) -> bool:
+        """Escape during a run: cancel it at once (the partial answers arrive as its result)."""
+        if not self.host.cancel_run():
+            return False
+        self.query_one("#status", Static).update("cancelling…")
+        return True
+
+    def clear(self) -> None:
+        self.drop_runs()
+        self.result = None
+        self.aligned.clear()
+        for side in ("base", "aligned"):
+            self.pane(side).clear()
+            self.pane(side).border_subtitle = ""
+            self.pane(side).placeholder = PROMPT
+        self.inspector.show(None)
+        self.stats.reset()
+        self.query_input.value = ""
+        self.query_input.focus()
+        self.state = self._at_rest()
+        self._draw_status()
+
+    # ---- sessions --------------------------------------------------------------------
+
+    def open_session(self, session: Session) -> None:
+        """Show a saved comparison exactly as it was, with no model; a run re-runs it on its models."""
+        self.drop_runs()
+        self._app.keeper.session = session
+        result = session.result
+        self.host.use_models(session.base, session.aligned)
+        self.host.params = result.params
+        missing = session.missing_models() if self.host.comparator is None else []
+        self.read_only = f"{' and '.join(missing)} not found on this machine" if missing else None
+        self.urial_text = result.urial
+        self.urial_label = self._base_urial_label = session.urial_label if result.urial is not None else "none"
+        self.editor.show_prompt(result.urial, self.urial_label)
+        self.query_input.value = result.query
+        self._title_base_pane()
+        self.inspector.show(None)
+        self.stats.reset()
+        self.stats.urial_label = self.urial_label
+        self.stats.base_label = self.urial_label
+        self.show_result(result)
+        self.state = self._at_rest()
+        self._draw_status()
+        name = session.path.name if session.path is not None else "session"
+        if self.read_only is not None:
+            self.notify(f"Opened {name} read-only: its models ({self.read_only}) are needed to run it again.",
+                        title="Session", severity="warning", timeout=15)
+        else:
+            self.notify(f"Opened {name}: replayed without a model; Enter re-runs it.", title="Session")
+
+    # ---- URIAL edits -----------------------------------------------------------------
+
+    @on(UrialEditor.PromptChanged)
+    def _prompt_changed(self, event: UrialEditor.PromptChanged) -> None:
+        self.urial_text = event.text
+        self.urial_label = "none" if event.text is None else event.label
+        self.stats.urial_label = self.urial_label
+        if event.text is not None and self.aligned.lens == "bare":
+            self.aligned.lens = "urial"  # an edited prompt is seen in its own lens (the bare one does not change)
+            self._show_lens()
+        if self._base_urial_label != self.urial_label:
+            self.pane("base").border_subtitle = "old prompt · ctrl+b re-runs"
+        if self.result is not None and not self.running:
+            self.start_rescore()
+
+    def start_rescore(self) -> None:
+        if self.result is not None and self.host.comparator is None and not self.host.loading:
+            self.editor.set_status("Re-scoring needs the models: Enter re-runs the session on them.")
+        if self.result is None or self.host.comparator is None:
+            return
+        self.stats.rescoring = True
+        self.editor.set_status("re-scoring the aligned answer…")
+        self.host.start_rescore(self.result, self.urial_text)
+        self.state = CompareState.RESCORING
+
+    @on(RescoreDone)
+    def _apply_rescore(self, message: RescoreDone) -> None:
+        if not self.host.is_current_rescore(message.rescore_id):
+            return
+        rescored = self.rescored = message.rescored
+        self.aligned.urial = list(rescored.tokens)
+        self.stats.set_rescored(rescored.summary, rescored.bare, rescored.closure)
+        self._show_lens()
+        closure = "—" if rescored.closure is None else f"{rescored.closure:.2f}"
+        self.editor.set_status(
+            f"re-scored: aligned shifted {rescored.summary.share('shifted'):.1%} "
+            f"(bare {rescored.bare.share('shifted'):.1%}) · closure {closure} · ctrl+b re-runs base"
+        )
+        self.state = self._at_rest()
+
+    @on(RescoreFailed)
+    def _rescore_failed(self, message: RescoreFailed) -> None:
+        if not self.host.is_current_rescore(message.rescore_id):
+            return
+        self.stats.rescoring = False
+        self.editor.set_status(message.message, error=True)
+        self.notify(message.message, title="Re-score failed", severity="error", timeout=10)
+        self.state = self._at_rest()
+
+    # ---- the lens ----------------------------------------------------------------------
+
+    def _show_lens(self) -> None:
+        """Put the lens's scoring of the aligned answer in its pane, the recovered tokens marked in the URIAL lens."""
+        pane, lens = self.pane("aligned"), self.aligned.lens
+        if self.running:  # the pane restarts from the view, and the run keeps filling it
+            pane.set_tokens(self.aligned.shown)
+            self.stats.reset(sides=("aligned",))
+            self.stats.tally_many(pane.tokens)
+        else:
+            pane.recolor(self.aligned.shown)
+        pane.set_recovered(self.aligned.recovered())
+        self.stats.lens = lens
+        self.query_one(Legend).lens = lens
+
+    def toggle_lens(self) -> None:
+        """The aligned answer under base + bare prompt (TDS) or under base + URIAL, recovered tokens marked."""
+        self.aligned.lens = "urial" if self.aligned.lens == "bare" else "bare"
+        self._show_lens()
+        if self.aligned.lens == "urial" and self.urial_text is None:
+            self.notify("The prompt is the bare one: both lenses are the same. Choose a URIAL prompt (F2).",
+                        title="Lens", severity="warning")
+
+    def apply_monochrome(self) -> None:
+        monochrome = self._app.monochrome
+        for side in ("base", "aligned"):
+            self.pane(side).monochrome = monochrome
+        for widget in (self.stats, self.query_one(Legend), self.inspector):
+            widget.monochrome = monochrome
+        self.stats._redraw()
+        self.query_one(Legend).redraw()
+        self.inspector.refresh_token()
+
+    # ---- cursor, inspector and editor ----------------------------------------------------
+
+    @on(AnswerPane.CursorMoved)
+    def _cursor_moved(self, event: AnswerPane.CursorMoved) -> None:
+        if self.inspector.display:
+            self.inspector.show(event.token)
+
+    @on(events.DescendantFocus)
+    def _focus_moved(self, event: events.DescendantFocus) -> None:
+        # Tab into a pane: the inspector shows that pane's token, not the other pane's
+        if isinstance(event.widget, AnswerPane) and self.inspector.display:
+            self.inspector.show(event.widget.cursor_token)
+
+    def focused_pane(self) -> AnswerPane:
+        focused = self.focused
+        if isinstance(focused, AnswerPane):
+            return focused
+        aligned = self.pane("aligned")
+        if aligned.cursor < 0 and self.pane("base").cursor >= 0:
+            return self.pane("base")
+        return aligned
+
+    def show_panel(self, which: str) -> None:
+        panel = self.inspector if which == "inspector" else self.editor
+        other = self.editor if which == "inspector" else self.inspector
+        if self._app.has_class("-short"):
+            other.display = False  # on a short terminal the answers need the remaining rows
+        panel.display = True
+        self.panels_changed()
+
+    def panels_changed(self) -> None:
+        """A panel opened or closed: on a short, narrow terminal the panes then sit side by side
+        (app.tcss), since stacked under a panel they would be bare borders."""
+        self._app.set_class(bool(self.editor.display or self.inspector.display), "-panel")
+        self._app.refresh_bindings()
+
+    def close_panel(self) -> None:
+        """Escape with no run: close the inspector, else the editor."""
+        if self.inspector.display:
+            self.inspector.display = False
+        elif self.editor.display:
+            self.editor.display = False
+            self.query_input.focus()
+        self.panels_changed()
+
+    def toggle_editor(self) -> None:
+        if self.editor.display:
+            self.editor.display = False
+            self.query_input.focus()
+            self.panels_changed()
+        else:
+            self.show_panel("editor")
+            self.editor.text_area.focus()
+
+    def toggle_inspector(self) -> None:
+        if self.inspector.display:
+            self.inspector.display = False
+            self.panels_changed()
+            return
+        self.show_panel("inspector")
+        pane = self.focused_pane()
+        if pane.tokens:
+            pane.focus()  # focusing puts the cursor on the first visible token
+        self.inspector.show(pane.cursor_token)
+
+    def open_diversity(self) -> None:
+        """F9: sample the query N times per side (Lake et al. 2024) on a screen of its own."""
+        from .diversity import DiversityJob, DiversityScreen
+
+        result, comparator = self.result, self.host.comparator
+        query = self.query_input.value.strip() or (result.query if result is not None else "")
+        if comparator is None:
+            self.notify("Diversity needs the models, and none are loaded.", severity="warning")
+        elif self.running:
+            self.notify("A run is in progress: let it finish, or cancel it (Esc).", severity="warning")
+        elif not query:
+            self.notify("Type a query first.", severity="warning")
+        else:
+            job = DiversityJob(query, self.urial_text, self.urial_label, self.host.params)
+            self._app.push_screen(DiversityScreen(self.host.sampler(), comparator.lock, job))
