@@ -25,7 +25,7 @@ def test_the_bundled_themes_load_with_a_full_shift_palette():
     for theme in themes.values():
         assert set(theme.palette) == {"unshifted", "marginal", "shifted"}
         assert len(set(theme.palette.values())) == 3, f"{theme.name}: categories must differ"
-        assert len(theme.gradient) >= 2 and "primary" in theme.app
+        assert "primary" in theme.app
     assert themes[DEFAULT_THEME].palette == DEFAULT_PALETTE
     assert themes["colour-blind"].palette == {"unshifted": "#56B4E9", "marginal": "#F0E442", "shifted": "#D55E00"}
 
@@ -37,7 +37,13 @@ def test_a_user_theme_is_added_and_may_replace_a_bundled_one(tmp_path):
     assert notices == []
     assert themes["mine"].palette["shifted"] == "#ff0000" and themes["mine"].dark is False
     assert themes["light"].path == tmp_path / "light.yaml"
-    assert themes["mine"].gradient == ("#0000ff", "#ffaa00", "#ff0000")  # the categories when not given
+
+
+
+def test_a_theme_written_with_the_old_kl_gradient_still_loads(tmp_path):
+    (tmp_path / "old.yaml").write_text(GOOD.replace("name: mine", "name: old") + '  gradient: ["#000000", "#ffffff"]\n')
+    themes, notices = load_themes(tmp_path)
+    assert notices == [] and themes["old"].palette["shifted"] == "#ff0000"
 
 
 @pytest.mark.parametrize("text, line, words", [
@@ -47,7 +53,6 @@ def test_a_user_theme_is_added_and_may_replace_a_bundled_one(tmp_path):
     (GOOD.replace("dark: false", "dark: maybe"), 2, "'dark' must be true or false"),
     (GOOD.replace("  primary:", "  primery:"), 4, "unknown setting 'app.primery'"),
     (GOOD.replace('  marginal: "#ffaa00"\n', ""), 5, "'shift.marginal' is missing"),
-    (GOOD + "  gradient: [\"#000000\"]\n", 9, "at least two colours"),
     ("!!python/object/apply:os.system ['true']\n", 1, "python/object"),
 ])
 def test_a_broken_theme_file_is_named_with_its_line(tmp_path, text, line, words):

@@ -44,7 +44,6 @@ class ThemeFile:
     dark: bool = True
     app: dict[str, str] = field(default_factory=dict)
     palette: dict[str, str] = field(default_factory=dict)  # unshifted / marginal / shifted colours
-    gradient: tuple[str, ...] = ()  # low to high rank or KL
 
     def css_variables(self) -> dict[str, str]:
         """The theme variables the app's widgets colour tokens with."""
@@ -112,22 +111,18 @@ def _build(doc: Any, path: Path) -> ThemeFile:
     if not isinstance(dark, bool):
         raise _Problem(("dark",), "'dark' must be true or false")
     app = _mapping(doc, "app", APP_COLOURS)
+    # 'gradient' coloured the HTML page's KL strip, since removed (docs/decisions.md, the query-set
+    # report): accepted and ignored, so theme files written for it still load
     shift = _mapping(doc, "shift", (*CATEGORIES, "gradient"))
+    shift.pop("gradient", None)
     for section, key in (("app", "primary"), *(("shift", c) for c in CATEGORIES)):
         if key not in (app if section == "app" else shift):
             raise _Problem((section,), f"'{section}.{key}' is missing")
     for section, colours in (("app", app), ("shift", shift)):
         for k, v in colours.items():
-            if k == "gradient":
-                if not isinstance(v, list) or len(v) < 2:
-                    raise _Problem(("shift", k), "'shift.gradient' must be a list of at least two colours")
-                for c in v:
-                    _checked(section, k, c)
-            else:
-                _checked(section, k, v)
+            _checked(section, k, v)
     palette: dict[str, str] = {c: shift[c] for c in CATEGORIES}
-    gradient = tuple(shift.get("gradient") or palette.values())
-    return ThemeFile(name.strip(), path, dark, dict(app), palette, gradient)
+    return ThemeFile(name.strip(), path, dark, dict(app), palette)
 
 
 def _checked(section: str, key: str, value: Any) -> str:
