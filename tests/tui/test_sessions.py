@@ -117,7 +117,8 @@ async def test_ctrl_s_saves_the_session_and_f8_exports_a_page(make_app, tmp_path
             await pilot.pause()
         assert load_session(tmp_path / "mine.yaml").result == app.result
         page = (tmp_path / "page.html").read_text()
-        n = len(app.result.aligned.tokens) + len(app.result.base.tokens)
+        # both answers, and the aligned one again under the bare prompt (a URIAL run's other lens)
+        n = len(app.result.aligned.tokens) + len(app.result.base.tokens) + len(app.result.aligned_bare or [])
         assert page.count('<span class="tok ') == n and "http" not in page.split("<body>")[1].split("<script")[0]
         await pilot.press("ctrl+s")  # saving over an existing file asks first
         app.screen.query_one("#save-path").value = str(tmp_path / "mine.yaml")

@@ -134,7 +134,6 @@ class ModelHost:
         self.comparator = comparator
         self.loader: threading.Thread | None = None
         self.load_error: str | None = None
-        self.load_step = ""
         self.load_started = time.monotonic()
         self.inbox = Inbox(lambda: node.post_message(EventsWaiting()))
         self._run_id = 0
@@ -192,13 +191,13 @@ class ModelHost:
         """Take the loaded pair if it is still the one wanted."""
         if message.specs != self.specs:
             return False  # a session with other models was opened while these loaded
-        self.comparator, self.load_step = message.comparator, ""
+        self.comparator = message.comparator
         return True
 
     def load_failed(self, message: LoadFailed) -> bool:
         if message.specs != self.specs:
             return False
-        self.load_error, self.load_step = message.message, ""
+        self.load_error = message.message
         return True
 
     # ---- runs ------------------------------------------------------------------------

@@ -3,13 +3,16 @@
 It composes the panes, the stats bar, the URIAL editor and the token inspector, and reacts
 to what the model host (tui/model_host.py) reports: loading steps, a run's events drained
 from the inbox, re-scores (architecture §2: widgets draw what events say). What it is
-doing is one `CompareState`, held in a reactive that draws the status line.
+doing is one `CompareState`, held in a reactive that the status line draws.
+
+At about 560 lines it is over the project's ~500-line guide: it is the app's one workflow
+(load, run, stream, re-score, open a session, switch the lens, open and close panels), and
+each part reads and sets the same few things (the result on screen, the panes, the state);
+the model work is in the model host, saving in the session keeper, drawing in the widgets.
 """
 
 from __future__ import annotations
 
-import time
-from enum import Enum, auto
 from typing import TYPE_CHECKING
 
 from textual import events, on
@@ -17,17 +20,19 @@ from textual.app import ComposeResult
 from textual.containers import Container, Horizontal
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Label, Static
+from textual.widgets import Label
 
 from alignterm.engine.events import BareScores, RunFinished, SideFinished, TokenEvent
 
 from ..lens import AlignedViews
 from ..model_host import EventsWaiting, Loaded, LoadFailed, LoadStep, ModelHost, RescoreDone, RescoreFailed, RunFailed
 from ..widgets.answer_pane import AnswerPane
+from ..widgets.footer import AppFooter
 from ..widgets.inspector import TokenInspector
 from ..widgets.legend import Legend
 from ..widgets.query_input import QueryInput
 from ..widgets.stats_bar import StatsBar
+from ..widgets.status_line import CompareState, StatusLine
 from ..widgets.urial_editor import UrialEditor
 from .error import ErrorScreen
 
@@ -38,53 +43,7 @@ if TYPE_CHECKING:
 
     from ..app import AlignTermApp
 
-SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 PROMPT = "Type a query and press Enter."
-
-
-class CompareState(Enum):
-    """What the comparison screen is doing; the status line says it (STATUS)."""
-
-    LOADING = auto()  # the models load
-    LOAD_FAILED = auto()
-    READ_ONLY = auto()  # an opened session whose models are missing or failed to load
-    REPLAY = auto()  # an opened session, no model loaded (yet)
-    READY = auto()  # models loaded, nothing run
-    RUNNING = auto()
-    RESCORING = auto()  # the finished aligned answer is re-scored under an edited URIAL prompt
-    DONE = auto()
-    CANCELLED = auto()
-
-
-# The status line of each state at rest (LOADING and RUNNING draw a spinner and progress).
-# A re-score shows its progress in the editor and the stats bar; the line keeps saying what
-# the result on screen is.
-STATUS = {
-    CompareState.LOAD_FAILED: "no models",
-    CompareState.READ_ONLY: "read-only",
-    CompareState.REPLAY: "replay · Enter re-runs",
-    CompareState.READY: "ready",
-    CompareState.RESCORING: "done",
-    CompareState.DONE: "done",
-    CompareState.CANCELLED: "cancelled",
-}
-BUSY = (CompareState.LOADING, CompareState.RUNNING)
-NO_MODELS = (CompareState.LOADING, CompareState.LOAD_FAILED, CompareState.READ_ONLY, CompareState.REPLAY)
-
-
-class AppFooter(Footer):
-    """Textual's footer, without the watchers its recomposed keys leave behind.
-
-    The footer recomposes whenever the keys on offer change (a run starts or ends), binding
-    each new key to its `compact` reactive; Textual drops the watchers of removed keys only
-    when `compact` changes, which it never does here, so keys piled up: about 1 MiB per run
-    in a 500-run soak (docs/reliability.md).
-    """
-
-    async def recompose(self) -> None:
-        await super().recompose()
-        for watchers in getattr(self, "__watchers", {}).values():
-            watchers[:] = [(node, callback) for node, callback in watchers if not node._closing]
 
 
 class CompareScreen(Screen[None]):
@@ -105,13 +64,12 @@ class CompareScreen(Screen[None]):
         self.aligned = AlignedViews()  # the aligned answer's two scorings and the lens (tui/lens.py)
         self.read_only: str | None = None  # why the session on screen cannot be run again
         self._pending_query: str | None = None  # a query typed while the models load
-        self._spin = 0
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="query-bar"):
             yield Label("Query ›", id="query-label")
             yield QueryInput(self._app.history, self.initial_query, id="query")
-            yield Static("", id="status")
+            yield StatusLine(id="status")
         with Container(id="answers"):
             yield AnswerPane("base", id="base-pane")
             yield AnswerPane("aligned", id="aligned-pane")
@@ -141,6 +99,10 @@ class CompareScreen(Screen[None]):
         return self.query_one(f"#{side}-pane", AnswerPane)
 
     @property
+    def status_line(self) -> StatusLine:
+        return self.query_one("#status", StatusLine)
+
+    @property
     def running(self) -> bool:
         return self.host.running
 
@@ -152,7 +114,6 @@ class CompareScreen(Screen[None]):
         self.stats.urial_label = self.urial_label
         self.apply_monochrome()
         self.query_input.focus()
-        self.set_interval(0.1, self._tick)
         self.start(self._app.initial_session)
 
     def start(self, session: Session | None) -> None:
@@ -166,7 +127,7 @@ class CompareScreen(Screen[None]):
 
             reserve_a_core_for_the_ui()
             self._set_placeholders(PROMPT)
-            self._draw_status()
+            self._app.refresh_bindings()
 
     def _set_placeholders(self, text: str) -> None:
         for side in ("base", "aligned"):
@@ -188,32 +149,9 @@ class CompareScreen(Screen[None]):
             return CompareState.READY
         return CompareState.CANCELLED if self.result.cancelled else CompareState.DONE
 
-    # ---- status line (architecture §2: the state draws it) ---------------------------
-
-    def watch_state(self) -> None:
-        self._draw_status()
-
-    def _tick(self) -> None:
-        if self.state in BUSY:
-            self._spin = (self._spin + 1) % len(SPINNER)
-            self._draw_status()
-
-    def _draw_status(self) -> None:
-        state, spin = self.state, SPINNER[self._spin]
-        text, cls = STATUS.get(state, ""), ""
-        if state is CompareState.LOADING:
-            elapsed = time.monotonic() - self.host.load_started
-            text, cls = f"{spin} {self.host.load_step or 'loading…'} {elapsed:.0f}s", "-busy"
-        elif state is CompareState.RUNNING:
-            n = sum(len(self.pane(s).tokens) for s in ("aligned", "base"))
-            text, cls = f"{spin} running · {n} tok · Esc cancels", "-busy"
-        elif state in (CompareState.LOAD_FAILED, CompareState.READ_ONLY):
-            cls = "-error"
-        elif state is CompareState.RESCORING and self.result is not None and self.result.cancelled:
-            text = STATUS[CompareState.CANCELLED]
-        status = self.query_one("#status", Static)
-        status.update(text)
-        status.set_classes(cls)
+    def watch_state(self, state: CompareState) -> None:
+        self.status_line.result_cancelled = self.result is not None and self.result.cancelled
+        self.status_line.state = state
         self._app.refresh_bindings()  # the footer's keys depend on the state (Esc only while it does something)
 
     # ---- loading ---------------------------------------------------------------------
@@ -221,12 +159,13 @@ class CompareScreen(Screen[None]):
     def _start_loading(self) -> None:
         self._set_placeholders("Loading the models…")
         self.host.start_loading()
+        self.status_line.since = self.host.load_started
         self.state = CompareState.LOADING
-        self._draw_status()
+        self._app.refresh_bindings()
 
     @on(LoadStep)
     def _load_step(self, message: LoadStep) -> None:
-        self.host.load_step = message.step
+        self.status_line.detail = message.step
         loading = next((side for side in ("base", "aligned")
                         if message.step.startswith(f"loading the {side} model")), None)
         if message.detail and loading is not None:  # a model starts loading: its own pane says from where
@@ -235,7 +174,6 @@ class CompareScreen(Screen[None]):
                 self.pane("aligned").placeholder = "Waiting: the aligned model loads after the base model."
             else:
                 self.pane("base").placeholder = "Base model loaded; loading the aligned model…"
-        self._draw_status()
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
@@ -245,7 +183,7 @@ class CompareScreen(Screen[None]):
             self.notify(message.comparator.vocab.notice, severity="warning", timeout=15)
         self._set_placeholders(PROMPT)
         self.state = self._at_rest()
-        self._draw_status()
+        self._app.refresh_bindings()
         if self._pending_query is not None:
             query, self._pending_query = self._pending_query, None
             self.start_run(query)
@@ -323,7 +261,7 @@ class CompareScreen(Screen[None]):
         self.host.start_run(ComparisonRequest(query=query, urial=self.urial_text, params=self.host.params,
                                               live=True, keep_aligned=keep_aligned))
         self.state = CompareState.RUNNING
-        self._draw_status()
+        self._app.refresh_bindings()
 
     @on(EventsWaiting)
     def _drain_inbox(self) -> None:
@@ -336,6 +274,7 @@ class CompareScreen(Screen[None]):
                     self.pane(side).extend(tokens)
                     self.stats.tally_many(tokens)
                     tokens.clear()
+            self.status_line.detail = f"{sum(len(self.pane(s).tokens) for s in ('aligned', 'base'))} tok"
 
         for event in self.host.take_events():
             if isinstance(event, TokenEvent):
@@ -391,7 +330,7 @@ class CompareScreen(Screen[None]):
                 keeper.autosave(session)
             if self._base_urial_label != self.urial_label:
                 self.start_rescore()  # the prompt was edited during the run
-        self._draw_status()
+        self._app.refresh_bindings()
 
     def _run_failed(self, message: str) -> None:
         self.host.run_ended()
@@ -400,7 +339,7 @@ class CompareScreen(Screen[None]):
             self.pane(side).placeholder = "(run failed)"
         self.notify(message, title="Run failed", severity="error", timeout=10)
         self.state = self._at_rest()
-        self._draw_status()
+        self._app.refresh_bindings()
 
     def session_on_screen(self) -> Session | None:
         """The comparison on screen as a session (the keeper's, made once per result)."""
@@ -417,7 +356,7 @@ class CompareScreen(Screen[None]):
         """Escape during a run: cancel it at once (the partial answers arrive as its result)."""
         if not self.host.cancel_run():
             return False
-        self.query_one("#status", Static).update("cancelling…")
+        self.status_line.note = "cancelling…"
         return True
 
     def clear(self) -> None:
@@ -433,7 +372,7 @@ class CompareScreen(Screen[None]):
         self.query_input.value = ""
         self.query_input.focus()
         self.state = self._at_rest()
-        self._draw_status()
+        self._app.refresh_bindings()
 
     # ---- sessions --------------------------------------------------------------------
 
@@ -457,7 +396,7 @@ class CompareScreen(Screen[None]):
         self.stats.base_label = self.urial_label
         self.show_result(result)
         self.state = self._at_rest()
-        self._draw_status()
+        self._app.refresh_bindings()
         name = session.path.name if session.path is not None else "session"
         if self.read_only is not None:
             self.notify(f"Opened {name} read-only: its models ({self.read_only}) are needed to run it again.",
