@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from .events import CATEGORIES, Category, ComparisonResult, TokenEvent
 from .shift import closure_of
+from .tally import SideTally
 
 Lens = Literal["bare", "urial", "reverse"]
 LENSES: tuple[Lens, Lens, Lens] = ("bare", "urial", "reverse")
@@ -138,10 +139,9 @@ class LensTally:
     only the shifted tokens are kept, for the top-token table)."""
 
     def __init__(self) -> None:
-        self.answers = self.n = self.unscored = self.bounds = 0
-        self.counts: Counter[Category] = Counter()
+        self.answers = self.bounds = 0
+        self.tally = SideTally()  # counts by category and mean KL, as the app's stats bar keeps them
         self.ranks = [0] * len(RANK_BINS)
-        self.kls: list[float] = []
         self.at: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
         self.seen: Counter[str] = Counter()
         self.shifted: dict[str, list[TokenEvent]] = defaultdict(list)
@@ -150,13 +150,9 @@ class LensTally:
         """One more answer's tokens."""
         self.answers += 1
         for t in tokens:
-            self.n += 1
+            self.tally.add(t)
             if t.shift is None or t.other_rank is None:
-                self.unscored += 1
                 continue
-            self.counts[t.shift] += 1
-            if t.kl is not None:
-                self.kls.append(t.kl)
             if t.rank_exact:
                 self.ranks[rank_bin(t.other_rank)] += 1
             else:
@@ -173,10 +169,10 @@ class LensTally:
         top = sorted(self.shifted.items(), key=lambda kv: -len(kv[1]))[:top_n]  # stable: first-shifted order on ties
         return LensFigures(
             answers=self.answers,
-            n=self.n,
-            unscored=self.unscored,
-            counts={c: self.counts[c] for c in CATEGORIES},
-            mean_kl=sum(self.kls) / len(self.kls) if self.kls else None,
+            n=self.tally.n,
+            unscored=self.tally.unscored,
+            counts={c: getattr(self.tally, c) for c in CATEGORIES},
+            mean_kl=self.tally.mean_kl,
             ranks=tuple(self.ranks),
             rank_bounds=self.bounds,
             curve=tuple(PositionPoint(pos, *self.at[pos]) for pos in sorted(self.at)),
