@@ -14,8 +14,9 @@ from pathlib import Path
 
 import torch
 
-from alignterm.engine.backend import DecodingParams, ModelSpec, load_pair
 from alignterm.engine.compare import Comparator, ComparisonRequest, measure
+from alignterm.engine.loading import load_pair
+from alignterm.engine.values import DecodingParams, ModelSpec
 
 from .common import random_llama, report
 

@@ -5,14 +5,9 @@ import sys
 import pytest
 import torch
 
-from alignterm.engine.backend import (
-    CancelToken,
-    DecodingParams,
-    ModelSpec,
-    load_backend,
-)
 from alignterm.engine.demo import GGUF_DIR
 from alignterm.engine.errors import BadInput
+from alignterm.engine.loading import load_backend
 from alignterm.engine.prompts import base_prompt, load_urial
 from alignterm.engine.samples import (
     EMBED_INSTALL_HINT,
@@ -22,6 +17,7 @@ from alignterm.engine.samples import (
     SentenceEmbedder,
     hinted_prompt,
 )
+from alignterm.engine.values import CancelToken, DecodingParams, ModelSpec
 
 N = 6
 PARAMS = DecodingParams(max_new_tokens=80, temperature=1.0, top_p=0.95, seed=0)

@@ -2,11 +2,11 @@
 
 import pytest
 
-from alignterm.engine.backend import CancelToken, DecodingParams
 from alignterm.engine.compare import ComparisonRequest
 from alignterm.engine.errors import BadInput
 from alignterm.engine.events import BareScores, RunFinished, RunStarted, SideFinished, TokenEvent
 from alignterm.engine.prompts import load_urial
+from alignterm.engine.values import CancelToken, DecodingParams
 
 PARAMS = DecodingParams(max_new_tokens=112)  # the first query's aligned answer ends at 86 tokens
 

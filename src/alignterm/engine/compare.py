@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from . import shift
-from .backend import Backend, CancelToken, DecodingParams, ModelSpec, Step, TopK, load_checked_pair
+from .backend import Backend
 from .errors import AlignTermError, BadInput, ContextOverflow
 from .events import (
     BareScores,
@@ -32,8 +32,10 @@ from .events import (
     TokenEvent,
     TopEntry,
 )
+from .loading import load_checked_pair
 from .prompts import base_prompt, check_query, may_start_stop, stop_cut, strip_closing
 from .token_text import TextStream
+from .values import CancelToken, DecodingParams, ModelSpec, Step, TopK
 from .vocab import SharedVocab, shared_vocab
 
 if TYPE_CHECKING:

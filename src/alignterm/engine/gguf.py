@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .backend import CachedScorer, DecodingParams, ModelSpec, Step, TokenizerBase
+from .backend import CachedScorer, TokenizerBase
 from .errors import BadInput, ModelLoadError
 from .prompts import read_chat_template
 from .sampling import generate_with
+from .values import DecodingParams, ModelSpec, Step
 
 INSTALL_HINT = "the GGUF backend needs llama-cpp-python: pip install 'alignterm[gguf]'"
 DEFAULT_MAX_CTX = 4096

@@ -8,14 +8,14 @@ from functools import cached_property
 
 import torch
 
-from .backend import CachedScorer, DecodingParams, ModelSpec, Step, TokenizerBase, existing_path
+from .backend import CachedScorer, TokenizerBase
 from .errors import AlignTermError, BadInput, ModelLoadError, OutOfMemory, is_out_of_memory
 from .load_progress import Report, transformers_progress
 from .prompts import read_chat_template
 from .sampling import generate_with
+from .sources import existing_path, looks_like_hub_id
+from .values import DecodingParams, ModelSpec, Step
 
-# "org/name" or "name": what a hub id looks like; anything else is meant as a local path
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 HUB_TIMEOUT_S = 10.0
 _BYTE_TOKEN = re.compile(r"<0x[0-9A-Fa-f]{2}>")
 # Special tokens that end a generation whatever the config says: llama.cpp's own list
@@ -65,7 +65,7 @@ def _source(spec: str) -> str:
         if not (path / "config.json").is_file():
             raise BadInput(f"{spec} has no config.json: not a Hugging Face model folder")
         return str(path)
-    if spec.startswith((".", "/", "~")) or not _HUB_ID.match(spec):
+    if not looks_like_hub_id(spec):
         raise BadInput(f"model path not found: {spec}")
     _check_hub(spec)
     return spec

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from . import diversity
-from .backend import Backend, CancelToken, DecodingParams, EmbeddingsUnavailable
+from .backend import Backend, EmbeddingsUnavailable
 from .errors import BadInput, ContextOverflow, ModelLoadError
 from .prompts import FENCE, base_prompt, check_query, load_urial, stop_cut, strip_closing
+from .values import CancelToken, DecodingParams
 
 SIDES = ("aligned", "base_urial", "base_hint")
 # --samples with greedy params (the app's default) would draw N identical answers

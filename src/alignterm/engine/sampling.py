@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
-from .backend import DecodingParams, Step
+from .values import DecodingParams, Step
 
 
 def penalized(logits: torch.Tensor, params: DecodingParams, history: list[int]) -> torch.Tensor:

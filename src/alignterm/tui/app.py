@@ -26,9 +26,9 @@ from textual.theme import Theme
 from textual.widgets import Footer, Label, Static
 
 from alignterm.config import Config, load_config, save_config
-from alignterm.engine.backend import CancelToken, DecodingParams, ModelSpec
 from alignterm.engine.errors import AlignTermError, failure_line
 from alignterm.engine.events import BareScores, RunFinished, SideFinished, TokenEvent
+from alignterm.engine.values import CancelToken, DecodingParams, ModelSpec
 from alignterm.sessions import Session, SessionStore, load_session
 from alignterm.themes import DEFAULT_THEME, ThemeFile, load_themes
 

@@ -24,9 +24,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Static
 
 from alignterm.display import visible
-from alignterm.engine.backend import CancelToken, DecodingParams
 from alignterm.engine.errors import AlignTermError
 from alignterm.engine.samples import SIDES, Sample, Sampler, SamplesResult, SamplingRequest
+from alignterm.engine.values import CancelToken, DecodingParams
 from alignterm.formats.diversity_record import side_titles
 
 DEFAULT_SAMPLES = 4
