@@ -175,7 +175,7 @@ def _write(job: AnalyzeJob, out, progress) -> None:
         from .formats.diversity_html import DiversityHtmlWriter
         from .formats.html import HtmlWriter
 
-        writer = (DiversityHtmlWriter if diversity else HtmlWriter)(out)
+        page = (DiversityHtmlWriter if diversity else HtmlWriter)(out)
         for rec in recs:
-            writer.write(rec)
-        writer.close()
+            page.write(rec)
+        page.close()

@@ -11,13 +11,13 @@ adapter for a spec is engine/loading.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
 from .errors import AlignTermError
 from .token_text import lone_token_text
-from .values import DecodingParams, Step
+from .values import DecodingParams, Step, TopK
 
 if TYPE_CHECKING:  # torch stays a lazy import: the TUI must paint before it loads
     import torch
@@ -26,10 +26,23 @@ if TYPE_CHECKING:  # torch stays a lazy import: the TUI must paint before it loa
 class Tokenizer(Protocol):
     """The slice of a tokenizer the engine needs."""
 
-    vocab_size: int
-    bos_id: int | None  # the BOS a prompt starts with; None where the tokenizer adds none
-    eos_ids: frozenset[int]  # every id that ends an answer
-    lists_vocab: bool  # False where vocab() is unavailable (a server): vocabularies are compared by a probe
+    # read-only properties, so an adapter's narrower attribute (vocab_size: int) still implements them
+
+    @property
+    def vocab_size(self) -> int | None:
+        """How many tokens it has (padded output rows excluded); None: a server, which does not tell."""
+
+    @property
+    def bos_id(self) -> int | None:
+        """The BOS a prompt starts with; None where the tokenizer adds none."""
+
+    @property
+    def eos_ids(self) -> frozenset[int]:
+        """Every id that ends an answer."""
+
+    @property
+    def lists_vocab(self) -> bool:
+        """False where vocab() is unavailable (a server): vocabularies are compared by a probe."""
 
     def encode(self, text: str, *, add_bos: bool = False) -> list[int]:
         """Text to ids; special-token strings in `text` map to their ids."""
@@ -57,7 +70,7 @@ class TokenizerBase:
     `_token_bytes(id)`.
     """
 
-    vocab_size: int
+    vocab_size: int | None
     bos_id: int | None
     lists_vocab = True  # False for a server, which cannot list its vocabulary (see engine/vocab.py)
 
@@ -79,7 +92,7 @@ class TokenizerBase:
 
     def piece(self, token_id: int) -> str:
         if token_id not in self._pieces:
-            self._pieces[token_id] = lone_token_text(self._token_bytes(token_id)) if 0 <= token_id < self.vocab_size else ""
+            self._pieces[token_id] = lone_token_text(self._token_bytes(token_id)) if 0 <= token_id < (self.vocab_size or 0) else ""
         return self._pieces[token_id]
 
     @cached_property
@@ -93,12 +106,13 @@ class Scorer(Protocol):
     def set_context(self, ids: Sequence[int]) -> None:
         """Make the context `ids`, reusing the longest cached common prefix."""
 
-    def score(self, ids: Sequence[int]) -> torch.Tensor:
-        """Append `ids`; return float32 logits [len(ids), V], row t = the distribution that predicted ids[t]."""
+    def score(self, ids: Sequence[int]) -> torch.Tensor | list[TopK]:
+        """Append `ids`; return float32 logits [len(ids), V] (a server: TopK rows), row t = the
+        distribution that predicted ids[t]."""
 
     @property
-    def next_logits(self) -> torch.Tensor:
-        """Logits [V] predicting the token after the context."""
+    def next_logits(self) -> torch.Tensor | TopK:
+        """Logits [V] (a server: a TopK) predicting the token after the context."""
 
     @property
     def length(self) -> int:
@@ -181,25 +195,38 @@ class Backend(Protocol):
 
     name: str
     kind: str  # "hf", "gguf" or "remote": for display and records only
-    tokenizer: Tokenizer
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """Its tokenizer (read-only, so an adapter's own tokenizer class implements it)."""
+
     chat_template: str | None
     context_length: int
     can_score: bool  # False: given tokens cannot be scored (llama.cpp's own server), only generated
-    # generate_batch(prompt_ids, params, seeds): several samples of one prompt in lockstep (diversity mode)
-    can_batch: bool
+    can_batch: bool  # generate_batch works: several samples of one prompt in lockstep (diversity mode)
     # the engine samples from the model's full logits; False: the server samples (its rows are top-k only)
     samples_locally: bool
     # answer tokens a live run scores per call: 1 with a local KV cache; a server re-reads the context per call
     score_chunk: int
 
-    def generate(self, prompt_ids: Sequence[int], params: DecodingParams) -> Iterator[Step]:
-        """Yield tokens one at a time until the consumer stops iterating or the budget ends."""
+    def generate(self, prompt_ids: Sequence[int], params: DecodingParams) -> Generator[Step, None, None]:
+        """Yield tokens one at a time until the consumer stops iterating or the budget ends; closing the
+        generator ends the generation at once (a server's stream is closed)."""
+
+    def generate_batch(self, prompt_ids: Sequence[int], params: DecodingParams,
+                       seeds: Sequence[int]) -> Generator[list[int], None, None]:
+        """One token per sample per step, sample r drawn with seed seeds[r]; only where `can_batch`
+        (elsewhere it raises CannotBatch)."""
 
     def scorer(self) -> Scorer:
         """A new incremental scorer with its own KV cache."""
 
     def embed(self, ids: Sequence[int]) -> torch.Tensor:
         """The mean over positions of the last hidden layer for `ids`: float32 [hidden]; or EmbeddingsUnavailable."""
+
+
+class CannotBatch(AlignTermError):
+    """generate_batch on a backend that declares `can_batch` False: a caller's mistake."""
 
 
 class EmbeddingsUnavailable(AlignTermError):

@@ -51,6 +51,14 @@ def load_pair(base: ModelSpec, aligned: ModelSpec, progress: Callable[[str, str]
     return b, a
 
 
+def _prefixed(say: Callable[[str, str], None], step: str) -> Callable[[str], None]:
+    """An adapter's progress text, heard as part of `step`."""
+    def hear(text: str) -> None:
+        say(f"{step} {text}", "")
+
+    return hear
+
+
 def load_checked_pair(base: ModelSpec, aligned: ModelSpec,
                       progress: Callable[[str, str], None] | None = None) -> tuple[Backend, Backend, SharedVocab]:
     """`load_pair`, with the vocabulary the two share (engine/vocab.py: SharedVocab)."""
@@ -62,7 +70,7 @@ def load_checked_pair(base: ModelSpec, aligned: ModelSpec,
     for model, spec in (("base", base), ("aligned", aligned)):
         step = f"loading the {model} model…"
         say(step, spec.spec)
-        loaded.append(load_backend(spec, lambda text, step=step: say(f"{step} {text}", "")))
+        loaded.append(load_backend(spec, _prefixed(say, step)))
     b, a = loaded
     say("checking the vocabularies match…", "")
     return b, a, shared_vocab(b, a)

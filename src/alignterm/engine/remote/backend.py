@@ -9,11 +9,11 @@ Backend around a dialect.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from typing import Any
 
-from ..backend import EmbeddingsUnavailable, TokenizerBase
-from ..errors import BadInput
+from ..backend import CannotBatch, EmbeddingsUnavailable, TokenizerBase
+from ..errors import AlignTermError, BadInput
 from ..prompts import read_chat_template
 from ..values import DecodingParams, ModelSpec, Step, TopK
 from .client import Client, ServerDown, ServerUnreachable, api_key, shape_error
@@ -24,7 +24,7 @@ class RemoteTokenizer(TokenizerBase):
     """A server's tokenizer, through its tokenize/detokenize endpoints."""
 
     lists_vocab = False
-    vocab_size = None  # servers do not tell; nothing here needs it
+    vocab_size: int | None = None  # servers do not tell; nothing here needs it
 
     def __init__(self, dialect: Dialect, chat_template: str | None) -> None:
         self._dialect = dialect
@@ -40,6 +40,12 @@ class RemoteTokenizer(TokenizerBase):
 
     def piece(self, token_id: int) -> str:
         return self._dialect.piece(token_id)
+
+    def vocab(self) -> list[str]:
+        raise AlignTermError("a server cannot list its vocabulary: compare it by a probe text (lists_vocab is False)")
+
+    def special_ids(self) -> frozenset[int]:
+        raise AlignTermError("a server cannot list its special tokens (lists_vocab is False)")
 
     def chat_ids(self, query: str) -> list[int]:
         messages = [{"role": "user", "content": query}]
@@ -127,10 +133,14 @@ class RemoteBackend:
         return cls(f"{spec.spec} ({name})", dialect, RemoteTokenizer(dialect, template),
                    spec.n_ctx or dialect.context_length)
 
+    def generate_batch(self, prompt_ids: Sequence[int], params: DecodingParams,
+                       seeds: Sequence[int]) -> Generator[list[int], None, None]:
+        raise CannotBatch(f"{self.name}: a server draws one sample at a time (can_batch is False)")
+
     def scorer(self) -> RemoteScorer:
         return RemoteScorer(self.dialect)
 
-    def generate(self, prompt_ids: Sequence[int], params: DecodingParams) -> Iterator[Step]:
+    def generate(self, prompt_ids: Sequence[int], params: DecodingParams) -> Generator[Step, None, None]:
         budget = min(params.max_new_tokens, self.context_length - len(prompt_ids))
         return self.dialect.generate(list(prompt_ids), params, budget)
 

@@ -20,10 +20,11 @@ from .client import Client, RemoteError, shape_error
 
 TOP_K = 10  # top-k asked of servers: ranks 1..10 exact, categories exact (they need ranks 1..3)
 END = -1  # the id a generation ends with at the model's end of sequence: servers do not stream that token
-END_STEP = Step(END, TopK(0, (), (), END, 0.0))  # never measured: the run stops at an end-of-sequence id
+END_ROW = TopK(0, (), (), END, 0.0)  # never measured: the run stops at an end-of-sequence id
+END_STEP = Step(END, END_ROW)
 
 
-def _topk(entries: list[tuple[int | None, float]], token: int, logprob: float, rank: int | None = None) -> TopK:
+def _topk(entries: Sequence[tuple[int | None, float]], token: int, logprob: float, rank: int | None = None) -> TopK:
     """A TopK from a server's (id, logprob) entries: the k most likely, unmappable ids dropped.
 
     Servers add the scored token to their top-k when it is outside it, so only k are kept.
@@ -91,7 +92,7 @@ class Dialect(ABC):
         BadInput where the server cannot reveal the template (--chat-template gives it)."""
 
     @abstractmethod
-    def generate(self, prompt_ids: list[int], params: DecodingParams, budget: int) -> Iterator[Step]:
+    def generate(self, prompt_ids: list[int], params: DecodingParams, budget: int) -> Generator[Step, None, None]:
         """At most `budget` steps after `prompt_ids`, one at a time; an end of sequence is END_STEP.
         Closing the iterator closes the server's stream."""
 
@@ -174,7 +175,7 @@ class VLLM(_Known):
             if choices:  # a usage-only chunk has none
                 yield choices[0]
 
-    def generate(self, prompt_ids: list[int], params: DecodingParams, budget: int) -> Iterator[Step]:
+    def generate(self, prompt_ids: list[int], params: DecodingParams, budget: int) -> Generator[Step, None, None]:
         body = {
             "prompt": prompt_ids, "max_tokens": budget, "temperature": params.temperature, "top_p": params.top_p,
             "top_k": -1, "min_p": 0.0, "repetition_penalty": params.repetition_penalty, "seed": params.seed,
@@ -302,7 +303,7 @@ class LlamaCppPython(_Known):
                               "this text into other tokens, so it cannot score these exact tokens (use vLLM)")
         return text
 
-    def generate(self, prompt_ids: list[int], params: DecodingParams, budget: int) -> Iterator[Step]:
+    def generate(self, prompt_ids: list[int], params: DecodingParams, budget: int) -> Generator[Step, None, None]:
         ids = list(prompt_ids)
         for i in range(budget):
             body = {
@@ -335,7 +336,7 @@ class LlamaCppPython(_Known):
                 raise ValueError("one logprob per token expected")
             rows = [self._row(tops[p - 1], ids[p], values[p - 1]) for p in range(start, len(ids))]
             if len(values) == n:
-                return rows, END_STEP.logits
+                return rows, END_ROW
             nxt = self._id_of(tokens[n])
             return rows, self._row(tops[n], END if nxt is None else nxt, values[n])
 
@@ -389,7 +390,7 @@ class LlamaServer(_Known):
         top = [(int(e["id"]), float(e["logprob"])) for e in prob.get("top_logprobs") or ()]
         return Step(token, _topk(top, token, float(prob["logprob"])))
 
-    def generate(self, prompt_ids: list[int], params: DecodingParams, budget: int) -> Iterator[Step]:
+    def generate(self, prompt_ids: list[int], params: DecodingParams, budget: int) -> Generator[Step, None, None]:
         body = {
             "prompt": prompt_ids, "n_predict": budget, "stream": True, "n_probs": TOP_K, "return_tokens": True,
             "cache_prompt": True, "temperature": params.temperature, "top_p": params.top_p, "top_k": 0,
@@ -400,7 +401,7 @@ class LlamaServer(_Known):
 
     def _stream(self, body: dict) -> Generator[Step | StreamEnd, None, None]:
         last: Step | None = None
-        last_text = ""
+        last_text: str | None = ""
         for chunk in self.c.stream("/completion", {"model": self.model, **body}):
             try:
                 steps = [self._row(p) for p in chunk.get("completion_probabilities") or ()]
@@ -421,7 +422,7 @@ class LlamaServer(_Known):
         raise RemoteError(f"{self.c.url} is llama.cpp's own server, which cannot score given tokens")
 
 
-def _one_late(stream: Generator[Step | StreamEnd, None, None]) -> Iterator[Step]:
+def _one_late(stream: Generator[Step | StreamEnd, None, None]) -> Generator[Step, None, None]:
     """A server stream's steps, one token late since the last may be the end of sequence: at a
     StreamEnd it is dropped when it was the EOS token, and END_STEP follows. What arrived before a
     failure is kept."""
