@@ -13,6 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..display import visible
+from ..engine.events import CATEGORIES, SideSummary
+from ..engine.shift import merge
 from ..themes import DEFAULT_PALETTE
 
 SIDE_TITLES = {
@@ -42,7 +44,7 @@ def legend(palette: dict[str, str] = DEFAULT_PALETTE) -> Text:
 
 def summary_table(record: dict[str, Any]) -> Table:
     table = Table(box=None, pad_edge=False)
-    for col in ("", "tokens", "unshifted", "marginal", "shifted", "mean KL"):
+    for col in ("", "tokens", *CATEGORIES, "mean KL"):
         table.add_column(col, justify="left" if not col else "right")
     summary = record["summary"]
     rows = [("base | aligned", summary["base"])]
@@ -55,7 +57,7 @@ def summary_table(record: dict[str, Any]) -> Table:
         if s.get("unscored") == s["n"] and s["n"]:  # the other model's server cannot score given tokens
             table.add_row(name, str(s["n"]), "not scored", "-", "-", kl)
             continue
-        table.add_row(name, str(s["n"]), *(f"{s['shares'][c]:.1%}" for c in ("unshifted", "marginal", "shifted")), kl)
+        table.add_row(name, str(s["n"]), *(f"{s['shares'][c]:.1%}" for c in CATEGORIES), kl)
     return table
 
 
@@ -83,11 +85,10 @@ def print_record(console: Console, record: dict[str, Any]) -> None:
 
 
 def pooled(records: list[dict[str, Any]]) -> Group:
-    """All queries together: each side's shares and the most frequent shifted tokens."""
-    from collections import Counter
-
+    """All queries together: each side's shares and the most frequent shifted tokens, pooled by the
+    engine's `shift.merge`."""
     table = Table(title=f"all {len(records)} queries", box=None, pad_edge=False, title_justify="left")
-    for col in ("", "tokens", "unshifted", "marginal", "shifted"):
+    for col in ("", "tokens", *CATEGORIES):
         table.add_column(col, justify="left" if not col else "right")
     keys = [("base | aligned", "base")]
     if "aligned_bare" in records[0]["summary"]:
@@ -95,13 +96,17 @@ def pooled(records: list[dict[str, Any]]) -> Group:
     else:
         keys.append(("aligned | base", "aligned"))
     for name, key in keys:
-        sums = Counter()
-        for r in records:
-            sums.update({c: r["summary"][key].get(c, 0) for c in ("n", "unshifted", "marginal", "shifted", "unscored")})
-        n = (sums["n"] - sums["unscored"]) or 1
-        table.add_row(name, str(sums["n"]), *(f"{sums[c] / n:.1%}" for c in ("unshifted", "marginal", "shifted")))
-    top: Counter[str] = Counter()
-    for r in records:
-        top.update(dict((t, k) for t, k in r["summary"]["aligned"]["top_shifted"]))
-    line = ", ".join(f"{visible(t)!r}×{k}" for t, k in top.most_common(10))
+        pool = merge(_side_summary(r["summary"][key]) for r in records)
+        table.add_row(name, str(pool.n), *(f"{pool.share(c):.1%}" for c in CATEGORIES))
+    top = merge(_side_summary(r["summary"]["aligned"]) for r in records).top_shifted
+    line = ", ".join(f"{visible(t)!r}×{k}" for t, k in top)
     return Group(table, Text(f"ten most frequent shifted aligned tokens: {line or '-'}"))
+
+
+def _side_summary(d: dict[str, Any]) -> SideSummary:
+    """The counts and top shifted tokens of a record's side summary (formats/record.py), as pooling needs them."""
+    return SideSummary(
+        n=d.get("n", 0), **{c: d.get(c, 0) for c in CATEGORIES},
+        top_shifted=tuple((t, k) for t, k in d.get("top_shifted", ())),
+        mean_kl=d.get("mean_kl"), unscored=d.get("unscored", 0),
+    )
