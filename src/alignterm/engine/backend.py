@@ -229,5 +229,16 @@ class CannotBatch(AlignTermError):
     """generate_batch on a backend that declares `can_batch` False: a caller's mistake."""
 
 
+class OneSampleAtATime:
+    """What an adapter that declares `can_batch` False shares: generate_batch refuses."""
+
+    name: str
+    can_batch = False
+
+    def generate_batch(self, prompt_ids: Sequence[int], params: DecodingParams,
+                       seeds: Sequence[int]) -> Generator[list[int], None, None]:
+        raise CannotBatch(f"{self.name} draws one sample at a time (can_batch is False)")
+
+
 class EmbeddingsUnavailable(AlignTermError):
     """This backend cannot give hidden states (a server): embedding measures are null, never invented."""

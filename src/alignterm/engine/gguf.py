@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .backend import CachedScorer, CannotBatch, TokenizerBase
+from .backend import CachedScorer, OneSampleAtATime, TokenizerBase
 from .errors import BadInput, ModelLoadError
 from .prompts import read_chat_template
 from .sampling import generate_with
@@ -164,12 +164,11 @@ class GGUFScorer(CachedScorer):
         self._ctx.kv_cache_clear()
 
 
-class GGUFBackend:
+class GGUFBackend(OneSampleAtATime):
     """One GGUF model loaded by llama-cpp-python."""
 
     kind = "gguf"
     can_score = True
-    can_batch = False
     samples_locally = True
     score_chunk = 1
 
@@ -210,10 +209,6 @@ class GGUFBackend:
             raise ModelLoadError(f"cannot load {spec.spec}: {str(err).splitlines()[0]} (a truncated or corrupt file?)") from None
         template = template or llm.metadata.get("tokenizer.chat_template")
         return cls(spec.spec, llm, GGUFTokenizer(llm, template))
-
-    def generate_batch(self, prompt_ids: Sequence[int], params: DecodingParams,
-                       seeds: Sequence[int]) -> Generator[list[int], None, None]:
-        raise CannotBatch(f"{self.name}: llama-cpp-python draws one sample at a time (can_batch is False)")
 
     def scorer(self) -> GGUFScorer:
         return GGUFScorer(self.llm)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Generator, Sequence
 from typing import Any
 
-from ..backend import CannotBatch, EmbeddingsUnavailable, TokenizerBase
+from ..backend import EmbeddingsUnavailable, OneSampleAtATime, TokenizerBase
 from ..errors import AlignTermError, BadInput
 from ..prompts import read_chat_template
 from ..values import DecodingParams, ModelSpec, Step, TopK
@@ -98,12 +98,11 @@ class RemoteScorer:
         return rows
 
 
-class RemoteBackend:
+class RemoteBackend(OneSampleAtATime):
     """One model on an OpenAI-compatible server: vLLM and llama-cpp-python's server generate and
     score given tokens; llama.cpp's own server only generates (`can_score` False)."""
 
     kind = "remote"
-    can_batch = False
     samples_locally = False  # a server samples on its side
     # each scoring call re-sends the whole context (its one KV slot also serves the other side's
     # generation), so a live run scores this many tokens per call, not one
@@ -132,10 +131,6 @@ class RemoteBackend:
         template = read_chat_template(spec.chat_template) if spec.chat_template else None
         return cls(f"{spec.spec} ({name})", dialect, RemoteTokenizer(dialect, template),
                    spec.n_ctx or dialect.context_length)
-
-    def generate_batch(self, prompt_ids: Sequence[int], params: DecodingParams,
-                       seeds: Sequence[int]) -> Generator[list[int], None, None]:
-        raise CannotBatch(f"{self.name}: a server draws one sample at a time (can_batch is False)")
 
     def scorer(self) -> RemoteScorer:
         return RemoteScorer(self.dialect)
