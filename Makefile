@@ -29,6 +29,7 @@ demo: $(CORE)
 
 test: $(DEV) chromium
 	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -x -q
 
 # The HTML export test opens the page in headless Chromium (Debian's package).

@@ -8,10 +8,10 @@ import io
 import time
 
 from alignterm.engine.aggregate import Report
-from alignterm.engine.backend import DecodingParams, ModelSpec
 from alignterm.engine.compare import Comparator, ComparisonRequest
 from alignterm.engine.demo import ALIGNED_DIR, BASE_DIR, demo_queries
 from alignterm.engine.prompts import load_urial
+from alignterm.engine.values import DecodingParams, ModelSpec
 from alignterm.formats.record import aggregate_record
 
 from .common import report

@@ -16,11 +16,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from alignterm.engine.backend import DecodingParams, ModelSpec, load_pair
+from alignterm.engine.answer import GrowingAnswer
 from alignterm.engine.compare import Comparator, ComparisonRequest
 from alignterm.engine.demo import ALIGNED_DIR, BASE_DIR, GGUF_DIR, demo_queries
-from alignterm.engine.samples import GrowingAnswer
+from alignterm.engine.loading import load_pair
 from alignterm.engine.sampling import generate_with
+from alignterm.engine.values import DecodingParams, ModelSpec
 
 from .common import best_of, random_llama, report
 

@@ -10,9 +10,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from alignterm.engine.backend import DecodingParams, ModelSpec, load_pair
 from alignterm.engine.compare import Comparator, ComparisonRequest
+from alignterm.engine.loading import load_pair
 from alignterm.engine.prompts import load_urial
+from alignterm.engine.values import DecodingParams, ModelSpec
 
 from .common import random_llama, report
 

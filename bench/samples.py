@@ -11,9 +11,10 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 
-from alignterm.engine.backend import DecodingParams, ModelSpec, load_backend
 from alignterm.engine.demo import ALIGNED_DIR, demo_queries
+from alignterm.engine.loading import load_backend
 from alignterm.engine.sampling import generate_with
+from alignterm.engine.values import DecodingParams, ModelSpec
 
 from .common import best_of, random_llama, report
 

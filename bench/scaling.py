@@ -14,8 +14,12 @@ from pathlib import Path
 
 import torch
 
-from alignterm.engine.backend import DecodingParams, ModelSpec, load_pair
-from alignterm.engine.compare import Comparator, ComparisonRequest, measure
+from alignterm.engine.compare import Comparator, ComparisonRequest
+from alignterm.engine.loading import load_pair
+from alignterm.engine.measure import measure
+from alignterm.engine.rows import Rows
+from alignterm.engine.values import DecodingParams, ModelSpec
+from alignterm.engine.vocab import SharedVocab
 
 from .common import random_llama, report
 
@@ -37,14 +41,20 @@ def by_length() -> None:
             report(f"6 comparison, {tokens} answer tokens", elapsed * 1000 / tokens, unit="ms/token")
 
 
+def _no_piece(token_id: int) -> str:
+    return ""
+
+
 def by_vocab(rows: int = 64) -> None:
     for v in VOCABS:
         own, other = torch.randn(rows, v), torch.randn(rows, v)
         ids = torch.randint(0, v, (rows,)).tolist()
-        measure("aligned", 0, ids, own, other, lambda i: "", 10)
+        texts = [""] * rows
+        vocab = SharedVocab(v, {"base": v, "aligned": v}, {"base": _no_piece, "aligned": _no_piece})
+        measure("aligned", 0, ids, texts, Rows(own), Rows(other), vocab, 10)
         t = time.perf_counter()
         for _ in range(3):
-            measure("aligned", 0, ids, own, other, lambda i: "", 10)
+            measure("aligned", 0, ids, texts, Rows(own), Rows(other), vocab, 10)
         per_token = (time.perf_counter() - t) / 3 / rows
         report(f"6 measures per token, vocabulary {v:,}", per_token * 1000, unit="ms/token")
 

@@ -55,8 +55,8 @@ class Record:
 
 
 async def soak_app(runs: int, max_new_tokens: int, folder: Path) -> tuple[Record, int]:
-    from alignterm.engine.backend import DecodingParams, ModelSpec
     from alignterm.engine.demo import ALIGNED_DIR, BASE_DIR, demo_queries
+    from alignterm.engine.values import DecodingParams, ModelSpec
     from alignterm.sessions import SessionStore
     from alignterm.tui.app import AlignTermApp
 
@@ -93,11 +93,11 @@ async def soak_app(runs: int, max_new_tokens: int, folder: Path) -> tuple[Record
 
 
 def soak_engine(runs: int, max_new_tokens: int) -> Record:
-    from alignterm.engine.backend import DecodingParams, ModelSpec
     from alignterm.engine.compare import Comparator, ComparisonRequest
     from alignterm.engine.demo import ALIGNED_DIR, BASE_DIR, demo_queries
     from alignterm.engine.events import RunFinished
     from alignterm.engine.prompts import load_urial
+    from alignterm.engine.values import DecodingParams, ModelSpec
 
     queries = [q["query"] for q in demo_queries()]
     comparator = Comparator.load(ModelSpec(str(BASE_DIR), device="cpu"), ModelSpec(str(ALIGNED_DIR), device="cpu"))

@@ -17,7 +17,6 @@ import time
 import tracemalloc
 
 from alignterm.engine import shift
-from alignterm.engine.backend import ModelSpec
 from alignterm.engine.compare import summarize_pair
 from alignterm.engine.events import (
     ComparisonResult,
@@ -28,6 +27,7 @@ from alignterm.engine.events import (
     TokenEvent,
     TopEntry,
 )
+from alignterm.engine.values import ModelSpec
 
 from .common import report
 

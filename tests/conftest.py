@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from alignterm.engine.backend import DecodingParams, ModelSpec
 from alignterm.engine.demo import ALIGNED_DIR, BASE_DIR, demo_queries
+from alignterm.engine.values import DecodingParams, ModelSpec
 
 APP_PARAMS = DecodingParams(max_new_tokens=96)  # make_app's default
 

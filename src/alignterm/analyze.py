@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from .atomic import atomic_write
 from .engine.aggregate import Report
-from .engine.backend import CancelToken, DecodingParams, ModelSpec
 from .engine.errors import BadInput
 from .engine.prompts import check_query
+from .engine.sources import model_name
+from .engine.values import CancelToken, DecodingParams, ModelSpec
 
 if TYPE_CHECKING:
     from .analyze_samples import SamplesOptions
@@ -75,12 +76,6 @@ def pick_format(fmt: str | None, out: Path | None) -> str:
     if out is not None and out.suffix.lstrip(".") in ("csv", "html", "jsonl"):
         return out.suffix.lstrip(".")
     return "pretty" if out is None and sys.stdout.isatty() else "jsonl"
-
-
-def model_name(spec: ModelSpec) -> str:
-    """The spec as given; local paths resolved so any tool can load the same weights."""
-    p = Path(spec.spec).expanduser()
-    return str(p.resolve()) if p.exists() else spec.spec
 
 
 def records(job: AnalyzeJob, progress: _Progress, report: Report) -> Iterator[dict[str, Any]]:

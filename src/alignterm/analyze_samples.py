@@ -46,10 +46,10 @@ def check_samples_flags(n: int | None, hint: str | None, embedder: str | None, f
 
 def samples_records(job: AnalyzeJob, progress) -> Iterator[dict[str, Any]]:
     """Load the pair once, then sample and measure each query; yields one record per query."""
-    from .analyze import model_name
-    from .engine.backend import load_pair
+    from .engine.loading import load_pair
     from .engine.prompts import load_urial, urial_name
     from .engine.samples import Sampler, SamplingRequest, SentenceEmbedder
+    from .engine.sources import model_name
     from .formats.diversity_record import samples_record
 
     opts = job.samples

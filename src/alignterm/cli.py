@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .analyze import FORMATS
-from .engine.backend import BACKENDS, DEVICES, DTYPES, CancelToken, DecodingParams, ModelSpec
 from .engine.errors import AlignTermError, BadInput, is_out_of_memory
+from .engine.values import BACKENDS, DEVICES, DTYPES, CancelToken, DecodingParams, ModelSpec
 
 
 class _Parser(argparse.ArgumentParser):

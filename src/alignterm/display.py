@@ -8,6 +8,7 @@ printable text is shown as a visible escape instead of reaching the terminal.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 
 # whitespace made visible in the inspector; answers keep real spaces and newlines
 _WHITESPACE = {" ": "·", "\n": "↵\n", "\t": "→"}
@@ -40,3 +41,14 @@ def rank_label(rank: int | None, exact: bool = True, *, gap: str = " ") -> str:
     if rank is None:
         return "—"
     return str(rank) if exact else f">{gap}{rank - 1}"
+
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float]) -> str:
+    """One block character per value, scaled to the largest (all lowest when none is above 0)."""
+    top = max(values, default=0)
+    if top <= 0:
+        return SPARK[0] * len(values)
+    return "".join(SPARK[min(len(SPARK) - 1, round(v / top * (len(SPARK) - 1)))] for v in values)

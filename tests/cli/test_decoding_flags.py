@@ -27,8 +27,8 @@ def answer(record: dict, side: str = "aligned") -> list[int]:
 @pytest.fixture(scope="module")
 def greedy(queries):
     """The greedy answer, computed once per module through the same entry point."""
-    from alignterm.engine.backend import DecodingParams, ModelSpec
     from alignterm.engine.compare import Comparator, ComparisonRequest
+    from alignterm.engine.values import DecodingParams, ModelSpec
 
     comparator = Comparator.load(ModelSpec(str(BASE_DIR), device="cpu"), ModelSpec(str(ALIGNED_DIR), device="cpu"))
     result = comparator.compare(ComparisonRequest(queries[1], None, DecodingParams(max_new_tokens=30), live=False))

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from alignterm.display import visible
-from alignterm.engine.samples import SIDES
+from alignterm.engine.samples import SAMPLE_SIDES as SIDES
 
 from ..conftest import analyze_records, one_clear_line, run_cli
 

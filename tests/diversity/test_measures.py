@@ -5,7 +5,6 @@ import math
 import pytest
 
 from alignterm.engine import diversity as D
-from alignterm.engine.backend import DecodingParams
 from alignterm.engine.prompts import load_urial
 from alignterm.engine.samples import (
     example_answers,
@@ -14,6 +13,7 @@ from alignterm.engine.samples import (
     keyword_hint,
     sampling_params,
 )
+from alignterm.engine.values import DecodingParams
 
 
 def test_words_are_lower_cased_letters_and_digits_with_inner_apostrophes():

@@ -5,23 +5,19 @@ import sys
 import pytest
 import torch
 
-from alignterm.engine.backend import (
-    CancelToken,
-    DecodingParams,
-    ModelSpec,
-    load_backend,
-)
 from alignterm.engine.demo import GGUF_DIR
 from alignterm.engine.errors import BadInput
+from alignterm.engine.loading import load_backend
 from alignterm.engine.prompts import base_prompt, load_urial
 from alignterm.engine.samples import (
     EMBED_INSTALL_HINT,
-    SIDES,
+    SAMPLE_SIDES,
     Sampler,
     SamplingRequest,
     SentenceEmbedder,
     hinted_prompt,
 )
+from alignterm.engine.values import CancelToken, DecodingParams, ModelSpec
 
 N = 6
 PARAMS = DecodingParams(max_new_tokens=80, temperature=1.0, top_p=0.95, seed=0)
@@ -58,14 +54,14 @@ def test_aligned_samples_are_more_alike_than_base_samples(bare_runs):
 
 
 def test_the_urial_prompt_brings_base_samples_closer_to_the_aligned_ones(bare_runs, urial_runs):
-    bare = _mean([r.headline["base_urial~aligned"] for r in bare_runs])
-    urial = _mean([r.headline["base_urial~aligned"] for r in urial_runs])
+    bare = _mean([r.measures.headline("jaccard")["base_urial~aligned"] for r in bare_runs])
+    urial = _mean([r.measures.headline("jaccard")["base_urial~aligned"] for r in urial_runs])
     assert urial > bare, (bare, urial)
 
 
 def test_the_hint_raises_base_to_aligned_similarity(bare_runs):
-    hint = [r.headline["base_hint~aligned"] for r in bare_runs]
-    plain = [r.headline["base_urial~aligned"] for r in bare_runs]
+    hint = [r.measures.headline("jaccard")["base_hint~aligned"] for r in bare_runs]
+    plain = [r.measures.headline("jaccard")["base_urial~aligned"] for r in bare_runs]
     assert _mean(hint) > _mean(plain), (hint, plain)
     assert sum(h > p for h, p in zip(hint, plain)) >= 8, (hint, plain)  # on most queries (12 of 12 here), not on average only
 
@@ -73,8 +69,8 @@ def test_the_hint_raises_base_to_aligned_similarity(bare_runs):
 def test_base_with_urial_and_hint_is_as_close_to_the_aligned_samples_as_they_are_to_each_other(urial_runs):
     # Lake et al.'s headline. On the demo pair the URIAL prompt alone already gets there
     # (docs/diversity.md), so the hint keeps it there rather than raising it further.
-    hint = _mean([r.headline["base_hint~aligned"] for r in urial_runs])
-    aligned = _mean([r.headline["aligned~aligned"] for r in urial_runs])
+    hint = _mean([r.measures.headline("jaccard")["base_hint~aligned"] for r in urial_runs])
+    aligned = _mean([r.measures.headline("jaccard")["aligned~aligned"] for r in urial_runs])
     assert hint >= 0.95 * aligned, (hint, aligned)
 
 
@@ -83,10 +79,10 @@ def test_samples_are_reproducible_and_the_warm_cache_changes_nothing(sampler, co
     first = sampler.run(request)
     again = sampler.run(request)  # every side's KV cache now holds its prompt
     fresh = Sampler(comparator.base, comparator.aligned).run(request)
-    for side in SIDES:
-        assert first.texts(side) == again.texts(side) == fresh.texts(side)
-    assert [s.seed for side in SIDES for s in first.samples[side]] == [7, 8, 9, 10, 11, 12]
-    assert len(set(first.texts("aligned") + first.texts("base_urial"))) > 1  # really sampled, not greedy
+    for side in SAMPLE_SIDES:
+        assert _texts(first, side) == _texts(again, side) == _texts(fresh, side)
+    assert [s.seed for side in SAMPLE_SIDES for s in first.samples[side]] == [7, 8, 9, 10, 11, 12]
+    assert len(set(_texts(first, "aligned") + _texts(first, "base_urial"))) > 1  # really sampled, not greedy
     assert first.params.temperature == 1.0 and first.params.top_p == 0.95
 
 
@@ -133,7 +129,7 @@ def test_a_batch_is_the_samples_single_runs_give(comparator, queries):
     batched = sampler.run(request)
     single = [sampler.run(SamplingRequest(queries[4], 1, None, DecodingParams(max_new_tokens=24, seed=seed)))
               for seed in (5, 6, 7)]  # sample i of the aligned side has seed 5 + i
-    assert batched.texts("aligned") == [r.texts("aligned")[0] for r in single]
+    assert _texts(batched, "aligned") == [_texts(r, "aligned")[0] for r in single]
 
 
 def test_progress_hears_every_sample_and_cancel_stops_the_run(sampler, queries):
@@ -146,7 +142,7 @@ def test_progress_hears_every_sample_and_cancel_stops_the_run(sampler, queries):
 
     result = sampler.run(SamplingRequest(queries[2], 3, None, DecodingParams(max_new_tokens=20)), cancel, progress)
     assert heard == [(1, 9, "aligned", 0), (2, 9, "aligned", 1), (3, 9, "aligned", 2)]  # drawn as one batch
-    assert result.cancelled and [len(result.samples[s]) for s in SIDES] == [3, 0, 0]
+    assert result.cancelled and [len(result.samples[s]) for s in SAMPLE_SIDES] == [3, 0, 0]
     assert result.measures.jaccard.within["aligned"].pairs == 3  # the three kept samples, every pair
     assert result.measures.jaccard.within["base_urial"] is None and result.measures.coverage["base_hint"] == [None] * 3
     heard.clear()
@@ -184,3 +180,7 @@ def test_the_embedder_without_sentence_transformers_says_how_to_install_it(monke
     with pytest.raises(BadInput, match="pip install 'alignterm\\[embed\\]'") as err:
         SentenceEmbedder("/some/model")
     assert str(err.value) == EMBED_INSTALL_HINT
+
+
+def _texts(result, side: str) -> list[str]:
+    return [s.text for s in result.samples[side]]

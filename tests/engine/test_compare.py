@@ -2,11 +2,11 @@
 
 import pytest
 
-from alignterm.engine.backend import CancelToken, DecodingParams
 from alignterm.engine.compare import ComparisonRequest
 from alignterm.engine.errors import BadInput
 from alignterm.engine.events import BareScores, RunFinished, RunStarted, SideFinished, TokenEvent
 from alignterm.engine.prompts import load_urial
+from alignterm.engine.values import CancelToken, DecodingParams
 
 PARAMS = DecodingParams(max_new_tokens=112)  # the first query's aligned answer ends at 86 tokens
 
@@ -111,7 +111,8 @@ def test_output_layers_padded_to_different_widths_give_the_same_measures(compara
     alike; the padded ids are never real tokens, so the measures must not change."""
     import torch
 
-    from alignterm.engine.compare import measure
+    from alignterm.engine.measure import measure
+    from alignterm.engine.rows import Rows
 
     result = comparator.compare(ComparisonRequest(queries[0], None, DecodingParams(max_new_tokens=16), live=False))
     ids = [t.id for t in result.aligned.tokens]
@@ -121,8 +122,8 @@ def test_output_layers_padded_to_different_widths_give_the_same_measures(compara
     own, other = own_scorer.score(ids), other_scorer.score(ids)
     padded = torch.cat([other, torch.full((other.shape[0], 47), -1e4)], dim=-1)  # 2048 wide vs 2001
     texts = [t.text for t in result.aligned.tokens]
-    plain = measure("aligned", 0, ids, own, other, texts, comparator.vocab, 5)
-    wide = measure("aligned", 0, ids, own, padded, texts, comparator.vocab, 5)
+    plain = measure("aligned", 0, ids, texts, Rows(own), Rows(other), comparator.vocab, 5)
+    wide = measure("aligned", 0, ids, texts, Rows(own), Rows(padded), comparator.vocab, 5)
     assert [(t.other_rank, t.shift) for t in wide] == [(t.other_rank, t.shift) for t in plain]
     assert all(abs(a.kl - b.kl) < 1e-5 for a, b in zip(wide, plain))
 

@@ -3,10 +3,11 @@
 import pytest
 import torch
 
-from alignterm.engine.backend import DecodingParams, ModelSpec, load_backend, load_pair
 from alignterm.engine.compare import Comparator, ComparisonRequest
 from alignterm.engine.demo import ALIGNED_DIR, GGUF_DIR
+from alignterm.engine.loading import load_backend, load_pair
 from alignterm.engine.prompts import base_prompt, load_urial
+from alignterm.engine.values import DecodingParams, ModelSpec
 
 PARAMS = DecodingParams(max_new_tokens=60)
 

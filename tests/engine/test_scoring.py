@@ -44,7 +44,7 @@ def test_prefix_reuse_after_an_edit_equals_a_cold_score(comparator, queries):
 
 
 def test_greedy_generation_equals_transformers_generate(comparator, queries):
-    from alignterm.engine.backend import DecodingParams
+    from alignterm.engine.values import DecodingParams
 
     aligned = comparator.aligned
     prompt = aligned.tokenizer.chat_ids(queries[0])

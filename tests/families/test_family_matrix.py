@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from alignterm.engine.backend import DecodingParams, ModelSpec
 from alignterm.engine.compare import Comparator, ComparisonRequest
 from alignterm.engine.prompts import base_prompt, load_urial
+from alignterm.engine.values import DecodingParams, ModelSpec
 
 from .build import Family
 from .test_family_tokenizers import chat_text, hf_model, hf_tokenizer

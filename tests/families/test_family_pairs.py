@@ -12,9 +12,10 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from alignterm.cli import main
-from alignterm.engine.backend import DecodingParams, ModelSpec, load_backend
 from alignterm.engine.compare import Comparator, ComparisonRequest
 from alignterm.engine.errors import TokenizerMismatch
+from alignterm.engine.loading import load_backend
+from alignterm.engine.values import DecodingParams, ModelSpec
 from alignterm.tui.app import AlignTermApp
 
 from ..tui.conftest import run_query, screen_lines, wait_until

@@ -11,8 +11,8 @@ import sys
 import pytest
 import torch
 
-from alignterm.engine.backend import ModelSpec
 from alignterm.engine.demo import ALIGNED_DIR, BASE_DIR
+from alignterm.engine.values import ModelSpec
 from alignterm.tui.app import AlignTermApp
 from alignterm.tui.screens.error import ErrorScreen
 
@@ -181,7 +181,7 @@ APP_OOM_RUNNER = """
 import asyncio, json, re, resource, sys
 import torch, transformers  # noqa: F401
 from alignterm.engine import compare, hf  # noqa: F401
-from alignterm.engine.backend import DecodingParams, ModelSpec
+from alignterm.engine.values import DecodingParams, ModelSpec
 from alignterm.tui.app import AlignTermApp
 
 async def main(base, aligned):

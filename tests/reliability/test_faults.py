@@ -20,11 +20,11 @@ import time
 from textual import events
 from textual.widgets._footer import FooterKey
 
-from alignterm.engine.backend import CancelToken, DecodingParams
 from alignterm.engine.compare import ComparisonRequest
 from alignterm.engine.demo import ALIGNED_DIR, QUERIES_FILE
 from alignterm.engine.events import RunFinished, TokenEvent
 from alignterm.engine.prompts import load_urial
+from alignterm.engine.values import CancelToken, DecodingParams
 from alignterm.sessions import SessionStore, load_session
 
 from ..conftest import shown
@@ -145,9 +145,9 @@ def _cli_with_load_pair(definition: str) -> str:
     by `definition` (a `def load_pair(...)`, which may call `real`, the true one)."""
     return f"""
 import os, signal, sys
-from alignterm.engine import backend, compare
+from alignterm.engine import compare, loading
 
-real = backend.load_checked_pair
+real = loading.load_checked_pair
 {definition}
 compare.load_checked_pair = load_pair
 from alignterm.cli import main

@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 
 from rich.console import Console
 
-from alignterm.engine.backend import DecodingParams, ModelSpec
+from alignterm.engine.values import DecodingParams, ModelSpec
 from alignterm.formats.pretty import print_record
 from alignterm.sessions import Session, load_session
 from alignterm.sessions.store import save_session

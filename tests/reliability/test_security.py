@@ -18,8 +18,8 @@ import yaml
 
 import alignterm
 from alignterm.config import load_config
-from alignterm.engine.backend import ModelSpec
 from alignterm.engine.demo import ALIGNED_DIR, BASE_DIR
+from alignterm.engine.values import ModelSpec
 from alignterm.formats.html import HtmlWriter
 from alignterm.sessions import Session
 from alignterm.sessions.format import dumps, session_record

@@ -7,11 +7,12 @@ import time
 
 import pytest
 
-from alignterm.engine.backend import DecodingParams, ModelSpec, load_backend
 from alignterm.engine.compare import Comparator, ComparisonRequest
 from alignterm.engine.demo import GGUF_DIR, demo_queries
 from alignterm.engine.events import TokenEvent
+from alignterm.engine.loading import load_backend
 from alignterm.engine.remote import RemoteError, ServerDown, ServerUnreachable
+from alignterm.engine.values import DecodingParams, ModelSpec
 
 from ..conftest import one_clear_line, run_cli
 from .conftest import free_port, llama_server

@@ -6,11 +6,12 @@ import json
 
 import pytest
 
-from alignterm.engine.backend import DecodingParams, ModelSpec, TopK, load_backend, load_pair
 from alignterm.engine.compare import Comparator, ComparisonRequest
 from alignterm.engine.demo import GGUF_DIR, demo_queries
 from alignterm.engine.errors import TokenizerMismatch
-from alignterm.engine.remote_dialects import TOP_K
+from alignterm.engine.loading import load_backend, load_pair
+from alignterm.engine.remote.dialects import TOP_K
+from alignterm.engine.values import DecodingParams, ModelSpec, TopK
 
 from ..conftest import make_random_model, run_cli
 from .conftest import API_KEY, API_KEY_ENV, CHAT_TEMPLATE

@@ -11,10 +11,11 @@ import json
 
 import pytest
 
-from alignterm.engine.backend import DecodingParams, ModelSpec, load_backend
 from alignterm.engine.compare import Comparator, ComparisonRequest
 from alignterm.engine.demo import GGUF_DIR, demo_queries
 from alignterm.engine.errors import AlignTermError
+from alignterm.engine.loading import load_backend
+from alignterm.engine.values import DecodingParams, ModelSpec
 from alignterm.formats.record import result_record
 from alignterm.sessions.format import Session, dumps, loads
 

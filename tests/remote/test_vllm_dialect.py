@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from alignterm.engine.backend import DecodingParams, ModelSpec, load_backend
+from alignterm.engine.loading import load_backend
 from alignterm.engine.remote import RemoteError
-from alignterm.engine.remote_dialects import END, TOP_K
+from alignterm.engine.remote.dialects import END, TOP_K
+from alignterm.engine.values import DecodingParams, ModelSpec
 
 MODEL = "meta-llama/Llama-3.1-70B"
 BOS, USER, NL, HELLO, COMMA, SURE, EOT = 128000, 882, 271, 9906, 11, 40914, 128009
@@ -126,7 +127,7 @@ def test_a_stream_that_drops_keeps_what_arrived(stub):
 def test_a_dropped_special_token_still_counts_in_a_rank_bound():
     """llama-cpp-python's server names special tokens by their empty text: such an entry is dropped
     from the top-k, but a token outside the top-k is still below all k entries ("> k", not "> k-1")."""
-    from alignterm.engine.remote_dialects import TOP_K, _topk
+    from alignterm.engine.remote.dialects import TOP_K, _topk
 
     entries = [(None, -0.1)] + [(100 + i, -1.0 - i) for i in range(TOP_K - 1)]
     outside = _topk(entries, token=7, logprob=-30.0)

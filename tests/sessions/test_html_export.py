@@ -11,9 +11,9 @@ from pathlib import Path
 
 from alignterm.atomic import atomic_write
 from alignterm.display import visible
-from alignterm.engine.backend import DecodingParams
 from alignterm.engine.compare import ComparisonRequest
 from alignterm.engine.prompts import load_urial
+from alignterm.engine.values import DecodingParams
 from alignterm.formats.html import HtmlWriter
 from alignterm.sessions.format import session_record
 

@@ -8,9 +8,9 @@ import sys
 from textual.color import Color
 from textual.command import CommandList, CommandPalette
 
-from alignterm.engine.backend import ModelSpec
 from alignterm.engine.compare import ComparisonRequest
 from alignterm.engine.prompts import load_urial
+from alignterm.engine.values import ModelSpec
 from alignterm.tui.app import AlignTermApp
 from alignterm.tui.palette import MONO_STYLE, visible_whitespace
 from alignterm.tui.screens.error import ErrorScreen

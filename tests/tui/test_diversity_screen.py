@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from alignterm.engine.backend import DecodingParams
 from alignterm.engine.samples import Sampler, SamplingRequest
+from alignterm.engine.values import DecodingParams
 from alignterm.tui.screens.diversity import DiversityScreen
 
 from .conftest import screen_lines, wait_until

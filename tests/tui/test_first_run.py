@@ -130,7 +130,7 @@ async def test_choosing_the_bare_prompt_in_the_palette_updates_the_editor_select
 
 async def test_each_pane_names_its_own_model_while_loading(make_app, demo_specs):
     """The engine's own loading messages, replayed into the app: the aligned pane never names the base model."""
-    from alignterm.engine.backend import load_checked_pair
+    from alignterm.engine.loading import load_checked_pair
 
     heard = []
     load_checked_pair(*demo_specs, progress=lambda step, detail="": heard.append((step, detail)))
@@ -176,7 +176,7 @@ async def test_the_first_run_shows_shifts_and_the_urial_lens_marks_what_the_prom
     paper's TDS); ctrl+t shows the aligned answer under base + URIAL, the recovered tokens marked."""
     from rich.color import Color as RichColor
 
-    from alignterm.engine.backend import DecodingParams
+    from alignterm.engine.values import DecodingParams
 
     app = make_app(params=DecodingParams())
     async with app.run_test(size=(80, 24)) as pilot:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 from textual.color import Color
 
+from alignterm.display import SPARK
 from alignterm.engine.prompts import load_urial
 from alignterm.sessions import SessionStore, load_session
 from alignterm.tui.app import AlignTermApp
 from alignterm.tui.screens.sessions import SessionBrowser
-from alignterm.tui.widgets.stats_bar import SPARK
 
 from .conftest import PARAMS, screen_lines
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from alignterm.engine.backend import ModelSpec
+from alignterm.engine.values import ModelSpec
 from alignterm.tui.app import AlignTermApp
 
 from .conftest import SteadyRate, run_query, wait_until

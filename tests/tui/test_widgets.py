@@ -10,12 +10,13 @@ import json
 
 from textual.app import App, ComposeResult
 
+from alignterm.display import sparkline
 from alignterm.engine.events import SideSummary, Summary, TokenEvent, TopEntry
 from alignterm.tui.history import QueryHistory
 from alignterm.tui.palette import DEFAULT_PALETTE
 from alignterm.tui.widgets.answer_pane import AnswerPane
 from alignterm.tui.widgets.inspector import TokenInspector
-from alignterm.tui.widgets.stats_bar import StatsBar, sparkline
+from alignterm.tui.widgets.stats_bar import StatsBar
 
 
 def token(i: int, text: str, shift: str = "unshifted", rank: int = 1, differs: bool = False) -> TokenEvent:
@@ -133,10 +134,10 @@ async def test_inspector_shows_whitespace_and_the_chosen_token():
 
 
 def test_sparkline_scales_to_the_largest_bucket():
-    assert sparkline([0, 4, 8, 2], 10) == "▁▅█▃"
-    assert sparkline([0, 0], 10) == "▁▁"
-    assert sparkline([1, 2, 3], 2) == "▅█"
-    assert sparkline([], 5) == ""
+    assert sparkline([0, 4, 8, 2]) == "▁▅█▃"
+    assert sparkline([0, 0]) == "▁▁"
+    assert sparkline([1, 2]) == "▅█"
+    assert sparkline([]) == ""
 
 
 async def test_stats_bar_shows_a_summary():

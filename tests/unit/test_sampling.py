@@ -11,8 +11,8 @@ from transformers import (
     TopPLogitsWarper,
 )
 
-from alignterm.engine.backend import DecodingParams
 from alignterm.engine.sampling import pick_token, sampling_weights
+from alignterm.engine.values import DecodingParams
 
 HISTORY = [3, 17, 17, 42, 5]
 

@@ -102,16 +102,6 @@ class LensFigures:
     def share(self, category: Category) -> float:
         return self.counts[category] / self.scored if self.scored else 0.0
 
-    def buckets(self, size: int) -> list[PositionPoint]:
-        """The curve pooled over runs of `size` positions (for a compact view); position = the bucket's first."""
-        pooled: dict[int, list[int]] = {}
-        for p in self.curve:
-            acc = pooled.setdefault(p.position // size * size, [0, 0, 0])
-            acc[0] += p.answers
-            acc[1] += p.shifted
-            acc[2] += p.marginal
-        return [PositionPoint(pos, *acc) for pos, acc in sorted(pooled.items())]
-
 
 @dataclass(frozen=True)
 class QueryRow:

@@ -1,84 +1,48 @@
-"""The Backend protocol every model adapter implements, and `load_backend` to pick one.
+"""The Backend protocol every model adapter implements (architecture §5).
 
 A backend owns one model and its tokenizer. It can generate (one token at a time, each
 with the full next-token logits it was drawn from) and it hands out incremental scorers
 that keep a KV cache, so the tokens of the other model's answer are scored with one
 cached step each, or one forward pass for a whole finished sequence.
+
+This module imports no adapter: the value types are in engine/values.py and picking an
+adapter for a spec is engine/loading.py.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Generator, Sequence
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from .errors import AlignTermError, BadInput
+from .errors import AlignTermError
 from .token_text import lone_token_text
+from .values import DecodingParams, Step, TopK
 
 if TYPE_CHECKING:  # torch stays a lazy import: the TUI must paint before it loads
     import torch
-
-BACKENDS = ("auto", "hf", "gguf", "remote")
-DEVICES = ("auto", "cpu", "cuda", "mps")
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """How to load one model: what the user typed plus the loading options."""
-
-    spec: str
-    backend: str = "auto"
-    device: str = "auto"
-    dtype: str = "auto"
-    trust_remote_code: bool = False
-    chat_template: str | None = None  # a Jinja file that overrides the tokenizer's template
-    n_gpu_layers: int | None = None  # GGUF: None = all layers when llama.cpp has GPU support
-    n_ctx: int | None = None  # GGUF: context size (None = the model's, at most 4096); remote: the server's
-    served_name: str | None = None  # remote: the model's name on the server (None = the one it serves)
-    api_key_env: str | None = None  # remote: the environment variable holding the API key (never the key)
-    timeout: float = 60.0  # remote: seconds to wait for each answer of the server
-
-
-@dataclass(frozen=True)
-class DecodingParams:
-    """Decoding settings; the defaults are the URIAL paper's greedy setting."""
-
-    max_new_tokens: int = 128
-    temperature: float = 0.0
-    top_p: float = 1.0
-    repetition_penalty: float = 1.0
-    seed: int = 0
-
-    @property
-    def greedy(self) -> bool:
-        return self.temperature <= 0.0
-
-
-@dataclass
-class CancelToken:
-    """Set by the consumer to stop a run between two tokens."""
-
-    _event: threading.Event = field(default_factory=threading.Event)
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
 
 
 class Tokenizer(Protocol):
     """The slice of a tokenizer the engine needs."""
 
-    vocab_size: int
-    bos_id: int | None  # the BOS a prompt starts with; None where the tokenizer adds none
-    eos_ids: frozenset[int]  # every id that ends an answer
-    lists_vocab: bool  # False where vocab() is unavailable (a server): vocabularies are compared by a probe
+    # read-only properties, so an adapter's narrower attribute (vocab_size: int) still implements them
+
+    @property
+    def vocab_size(self) -> int | None:
+        """How many tokens it has (padded output rows excluded); None: a server, which does not tell."""
+
+    @property
+    def bos_id(self) -> int | None:
+        """The BOS a prompt starts with; None where the tokenizer adds none."""
+
+    @property
+    def eos_ids(self) -> frozenset[int]:
+        """Every id that ends an answer."""
+
+    @property
+    def lists_vocab(self) -> bool:
+        """False where vocab() is unavailable (a server): vocabularies are compared by a probe."""
 
     def encode(self, text: str, *, add_bos: bool = False) -> list[int]:
         """Text to ids; special-token strings in `text` map to their ids."""
@@ -106,7 +70,7 @@ class TokenizerBase:
     `_token_bytes(id)`.
     """
 
-    vocab_size: int
+    vocab_size: int | None
     bos_id: int | None
     lists_vocab = True  # False for a server, which cannot list its vocabulary (see engine/vocab.py)
 
@@ -128,7 +92,7 @@ class TokenizerBase:
 
     def piece(self, token_id: int) -> str:
         if token_id not in self._pieces:
-            self._pieces[token_id] = lone_token_text(self._token_bytes(token_id)) if 0 <= token_id < self.vocab_size else ""
+            self._pieces[token_id] = lone_token_text(self._token_bytes(token_id)) if 0 <= token_id < (self.vocab_size or 0) else ""
         return self._pieces[token_id]
 
     @cached_property
@@ -142,12 +106,13 @@ class Scorer(Protocol):
     def set_context(self, ids: Sequence[int]) -> None:
         """Make the context `ids`, reusing the longest cached common prefix."""
 
-    def score(self, ids: Sequence[int]) -> torch.Tensor:
-        """Append `ids`; return float32 logits [len(ids), V], row t = the distribution that predicted ids[t]."""
+    def score(self, ids: Sequence[int]) -> torch.Tensor | list[TopK]:
+        """Append `ids`; return float32 logits [len(ids), V] (a server: TopK rows), row t = the
+        distribution that predicted ids[t]."""
 
     @property
-    def next_logits(self) -> torch.Tensor:
-        """Logits [V] predicting the token after the context."""
+    def next_logits(self) -> torch.Tensor | TopK:
+        """Logits [V] (a server: a TopK) predicting the token after the context."""
 
     @property
     def length(self) -> int:
@@ -221,39 +186,6 @@ class CachedScorer:
         return rows
 
 
-@dataclass(frozen=True)
-class TopK:
-    """A next-token distribution known only in part, as a server reports it (remote backends).
-
-    `ids` / `logprobs` are the k most likely tokens, most likely first (fewer when the
-    server's answer could not be mapped to ids); `token` is the token that was generated
-    or scored there, with its log-probability, and its rank when the server reports it.
-    """
-
-    k: int
-    ids: tuple[int, ...]
-    logprobs: tuple[float, ...]
-    token: int
-    token_logprob: float
-    token_rank: int | None = None
-    token_rank_exact: bool = True  # False: token_rank is a lower bound
-
-    def rank(self) -> tuple[int, bool]:
-        """The token's rank and whether it is exact; outside the known top-k it is a lower bound (k + 1)."""
-        if self.token_rank is not None:
-            return self.token_rank, self.token_rank_exact
-        above = sum(lp > self.token_logprob for lp in self.logprobs)
-        return above + 1, self.token in self.ids
-
-
-@dataclass(frozen=True)
-class Step:
-    """One generated token and what it was drawn from: float32 logits [V], or a server's TopK."""
-
-    id: int
-    logits: torch.Tensor | TopK
-
-
 class Backend(Protocol):
     """One loaded model behind one interface, whatever serves it.
 
@@ -263,19 +195,28 @@ class Backend(Protocol):
 
     name: str
     kind: str  # "hf", "gguf" or "remote": for display and records only
-    tokenizer: Tokenizer
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """Its tokenizer (read-only, so an adapter's own tokenizer class implements it)."""
+
     chat_template: str | None
     context_length: int
     can_score: bool  # False: given tokens cannot be scored (llama.cpp's own server), only generated
-    # generate_batch(prompt_ids, params, seeds): several samples of one prompt in lockstep (diversity mode)
-    can_batch: bool
+    can_batch: bool  # generate_batch works: several samples of one prompt in lockstep (diversity mode)
     # the engine samples from the model's full logits; False: the server samples (its rows are top-k only)
     samples_locally: bool
     # answer tokens a live run scores per call: 1 with a local KV cache; a server re-reads the context per call
     score_chunk: int
 
-    def generate(self, prompt_ids: Sequence[int], params: DecodingParams) -> Iterator[Step]:
-        """Yield tokens one at a time until the consumer stops iterating or the budget ends."""
+    def generate(self, prompt_ids: Sequence[int], params: DecodingParams) -> Generator[Step, None, None]:
+        """Yield tokens one at a time until the consumer stops iterating or the budget ends; closing the
+        generator ends the generation at once (a server's stream is closed)."""
+
+    def generate_batch(self, prompt_ids: Sequence[int], params: DecodingParams,
+                       seeds: Sequence[int]) -> Generator[list[int], None, None]:
+        """One token per sample per step, sample r drawn with seed seeds[r]; only where `can_batch`
+        (elsewhere it raises CannotBatch)."""
 
     def scorer(self) -> Scorer:
         """A new incremental scorer with its own KV cache."""
@@ -284,62 +225,20 @@ class Backend(Protocol):
         """The mean over positions of the last hidden layer for `ids`: float32 [hidden]; or EmbeddingsUnavailable."""
 
 
+class CannotBatch(AlignTermError):
+    """generate_batch on a backend that declares `can_batch` False: a caller's mistake."""
+
+
+class OneSampleAtATime:
+    """What an adapter that declares `can_batch` False shares: generate_batch refuses."""
+
+    name: str
+    can_batch = False
+
+    def generate_batch(self, prompt_ids: Sequence[int], params: DecodingParams,
+                       seeds: Sequence[int]) -> Generator[list[int], None, None]:
+        raise CannotBatch(f"{self.name} draws one sample at a time (can_batch is False)")
+
+
 class EmbeddingsUnavailable(AlignTermError):
     """This backend cannot give hidden states (a server): embedding measures are null, never invented."""
-
-
-def resolve_kind(spec: ModelSpec) -> str:
-    """Which adapter serves `spec`: the explicit --backend, or a guess from its form."""
-    if spec.backend != "auto":
-        if spec.backend not in BACKENDS:
-            raise BadInput(f"unknown backend {spec.backend!r} (choose from {', '.join(BACKENDS)})")
-        return spec.backend
-    if spec.spec.startswith(("http://", "https://")):
-        return "remote"
-    if spec.spec.lower().endswith(".gguf"):
-        return "gguf"
-    return "hf"
-
-
-def load_backend(spec: ModelSpec, progress: Callable[[str], None] | None = None) -> Backend:
-    """Load the model named by `spec` with the adapter that serves it; `progress(text)` hears how far
-    a download or a weight load is, where the adapter can tell (transformers)."""
-    kind = resolve_kind(spec)
-    if kind == "hf":
-        from .hf import HFBackend
-
-        return HFBackend.load(spec, progress)
-    if kind == "gguf":
-        from .gguf import GGUFBackend
-
-        return GGUFBackend.load(spec)
-    from .remote import RemoteBackend
-
-    return RemoteBackend.load(spec)
-
-
-def load_pair(base: ModelSpec, aligned: ModelSpec, progress: Callable[[str, str], None] | None = None) -> tuple[Backend, Backend]:
-    """Load both models and check they share a vocabulary; `progress(step, detail)` hears each step."""
-    b, a, _ = load_checked_pair(base, aligned, progress)
-    return b, a
-
-
-def load_checked_pair(base: ModelSpec, aligned: ModelSpec, progress: Callable[[str, str], None] | None = None):
-    """`load_pair`, with the vocabulary the two share (engine/vocab.py: SharedVocab)."""
-    from .vocab import shared_vocab
-
-    say = progress or (lambda step, detail="": None)
-    loaded = []
-    for model, spec in (("base", base), ("aligned", aligned)):
-        step = f"loading the {model} model…"
-        say(step, spec.spec)
-        loaded.append(load_backend(spec, lambda text, step=step: say(f"{step} {text}", "")))
-    b, a = loaded
-    say("checking the vocabularies match…", "")
-    return b, a, shared_vocab(b, a)
-
-
-def existing_path(spec: str) -> Path | None:
-    """The local path `spec` names, or None for a hub id / URL."""
-    p = Path(spec).expanduser()
-    return p if p.exists() else None

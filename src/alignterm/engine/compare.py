@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 from . import shift
-from .backend import Backend, CancelToken, DecodingParams, ModelSpec, Step, TopK, load_checked_pair
+from .answer import GrowingAnswer
+from .backend import Backend, Scorer
 from .errors import AlignTermError, BadInput, ContextOverflow
 from .events import (
     BareScores,
@@ -30,14 +30,13 @@ from .events import (
     SideSummary,
     Summary,
     TokenEvent,
-    TopEntry,
 )
-from .prompts import base_prompt, check_query, may_start_stop, stop_cut, strip_closing
-from .token_text import TextStream
+from .loading import load_checked_pair
+from .measure import measure
+from .prompts import base_prompt, check_query
+from .rows import Rows
+from .values import CancelToken, DecodingParams, ModelSpec, Step
 from .vocab import SharedVocab, shared_vocab
-
-if TYPE_CHECKING:
-    import torch
 
 # A re-score feeds the answer in passes of this many tokens, so a newer edit can stop it between them.
 RESCORE_CHUNK = 64
@@ -72,207 +71,51 @@ class Rescored:
     closure: float | None
 
 
-def measure(
-    side: Side,
-    start: int,
-    ids: Sequence[int],
-    own: torch.Tensor,
-    other: torch.Tensor,
-    texts: Sequence[str],
-    vocab: SharedVocab,
-    top_k: int,
-) -> list[TokenEvent]:
-    """Token events for ids (positions start..), from own and other model logits [T, V]."""
-    import torch
-
-    # Output layers may be padded past the tokenizers: a model's own measures are over its
-    # tokens, the cross-model ones (rank, KL) over the ids both models share.
-    other_side = "base" if side == "aligned" else "aligned"
-    own, other = own[..., : vocab.sizes[side]], other[..., : vocab.sizes[other_side]].to(own.device)
-    width = min(own.shape[-1], other.shape[-1], vocab.size)
-    ids_own = torch.tensor(list(ids), device=own.device)
-    ids_t = ids_own.clamp(max=width - 1)  # a foreign id has no measure under the other model: nulled in _event
-    own_lp = torch.log_softmax(own, -1)
-    other_lp = torch.log_softmax(other, -1)
-    shared_own, shared_other = own[..., :width], other[..., :width]
-    ranks = shift.ranks(shared_other, ids_t)
-    # KL(P_align || P_base) on both sides: for the base side "other" is the aligned model
-    kl = (shift.kl_divergence(shared_own, shared_other) if side == "aligned"
-          else shift.kl_divergence(shared_other, shared_own))
-    own_top = own_lp.topk(min(top_k, own_lp.shape[-1]), dim=-1)
-    other_top = other_lp.topk(min(top_k, other_lp.shape[-1]), dim=-1)
-    rows = zip(
-        ids,
-        own_lp.gather(-1, ids_own[:, None])[:, 0].tolist(),
-        other_lp.gather(-1, ids_t[:, None])[:, 0].tolist(),
-        ranks.tolist(),
-        kl.tolist(),
-        own_top.indices.tolist(),
-        own_top.values.tolist(),
-        other_top.indices.tolist(),
-        other_top.values.tolist(),
-    )
-    return [
-        _event(side, start + i, tid, text, vocab, lp, olp, rank, d, zip(ti, tv), zip(oi, ov))
-        for i, ((tid, lp, olp, rank, d, ti, tv, oi, ov), text) in enumerate(zip(rows, texts))
-    ]
-
-
-def _event(side: Side, position: int, tid: int, text: str, vocab: SharedVocab, lp: float, olp: float | None,
-           rank: int | None, kl: float | None, top, other_top, rank_exact: bool = True) -> TokenEvent:
-    """One TokenEvent; `top` / `other_top` are (id, logprob) pairs. A token the pair does not share
-    (engine/vocab.py) gets no measure under the other model: unavailable, never guessed."""
-    own_piece, other_piece = vocab.pieces[side], vocab.pieces["base" if side == "aligned" else "aligned"]
-    if not vocab.shared(tid) or rank is None:
-        olp, rank, kl, other_top = None, None, None, ()
-    return TokenEvent(
-        side=side,
-        position=position,
-        id=tid,
-        text=text,
-        logprob=lp,
-        other_logprob=olp,
-        other_rank=rank,
-        shift=shift.category(rank) if rank is not None else None,
-        kl=kl,
-        top=tuple(TopEntry(a, own_piece(a), b) for a, b in top),
-        other_top=tuple(TopEntry(a, other_piece(a), b) for a, b in other_top),
-        rank_exact=rank_exact,
-    )
-
-
-def as_topk(logits: torch.Tensor, ids: Sequence[int], k: int) -> list[TopK]:
-    """Full-vocabulary logits [T, V] seen as TopK rows, exact ranks included (to pair with a server's top-k)."""
-    import torch
-
-    ids_t = torch.tensor(list(ids), device=logits.device)
-    lp = torch.log_softmax(logits.float(), -1)
-    top = lp.topk(min(k, lp.shape[-1]), dim=-1)
-    chosen = lp.gather(-1, ids_t[:, None])[:, 0].tolist()
-    rows = zip(ids, chosen, shift.ranks(logits, ids_t).tolist(), top.indices.tolist(), top.values.tolist())
-    return [TopK(k, tuple(ti), tuple(tv), tid, c, r) for tid, c, r, ti, tv in rows]
-
-
-def measure_topk(
-    side: Side,
-    start: int,
-    ids: Sequence[int],
-    own: torch.Tensor | list[TopK],
-    other: torch.Tensor | list[TopK],
-    texts: Sequence[str],
-    vocab: SharedVocab,
-    top_k: int,
-) -> list[TokenEvent]:
-    """Token events where either model is known only by a server's top-k: ranks beyond k are bounds, KL is None."""
-    own = own if isinstance(own, list) else as_topk(own, ids, top_k)
-    other = other if isinstance(other, list) else as_topk(other, ids, top_k)
-    events = []
-    for i, (tid, text, mine, theirs) in enumerate(zip(ids, texts, own, other)):
-        rank, exact = theirs.rank()
-        top = zip(mine.ids[:top_k], mine.logprobs)
-        other_top = zip(theirs.ids[:top_k], theirs.logprobs)
-        events.append(_event(side, start + i, tid, text, vocab, mine.token_logprob, theirs.token_logprob, rank, None,
-                             top, other_top, exact))
-    return events
-
-
-def measure_unscored(
-    side: Side, start: int, ids: Sequence[int], own: torch.Tensor | list[TopK], texts: Sequence[str],
-    vocab: SharedVocab, top_k: int
-) -> list[TokenEvent]:
-    """Token events with the own model's measures only: the other model cannot score given tokens."""
-    own = own if isinstance(own, list) else as_topk(own, ids, top_k)
-    return [
-        _event(side, start + i, tid, text, vocab, mine.token_logprob, None, None, None,
-               zip(mine.ids[:top_k], mine.logprobs), ())
-        for i, (tid, text, mine) in enumerate(zip(ids, texts, own))
-    ]
-
-
 class _SideRun:
-    """One side's generation: what is generated, held back, released and measured."""
+    """One side's generation: its steps, the answer they grow (engine/answer.py) and what is measured."""
 
     def __init__(self, side: Side, own: Backend, prompt_ids: list[int], params: DecodingParams, stops: bool):
         self.side = side
-        self.own = own
-        self.steps: Generator[Step, None, None] = own.generate(prompt_ids, params)  # type: ignore[assignment]
-        self.stops = stops  # the base side stops at "# Query" and drops the closing fence
-        self.held: list[Step] = []  # may still turn out to be fence + stop string
-        self.text = TextStream(own.tokenizer.decode, prompt_ids)  # each kept token's text in context
-        self.partial: list[Step] = []  # kept, but ending inside a character: no text yet
-        self.unscored: list[Step] = []  # kept, with their texts in `texts`, not yet measured
+        self.prompt_ids = prompt_ids
+        self.steps = own.generate(prompt_ids, params)
+        self.answer = GrowingAnswer(own.tokenizer, stops, prompt_ids)
+        # the steps taken but not yet released into the answer; steps[i] is the answer's token _first + i
+        # (released steps are dropped: their logits rows are large, and are measured once)
+        self._pending: list[Step] = []
+        self._first = 0
+        self.unscored: list[Step] = []  # released into the answer, with their texts in `texts`, not yet measured
         self.texts: list[str] = []
         self.events: list[TokenEvent] = []
-        self.reason = ""
         self.started = time.perf_counter()
         self.elapsed = 0.0
 
     @property
     def active(self) -> bool:
-        return not self.reason
+        return not self.answer.ended
 
-    def advance(self) -> None:
-        """Generate one token; release what can no longer be part of a stop."""
-        step = next(self.steps, None)
+    @property
+    def reason(self) -> str:
+        return self.answer.reason or ""
+
+    def advance(self, cancel: CancelToken) -> None:
+        """Generate one token (or stop, when cancelled); release what can no longer be part of a stop."""
+        step = None if cancel.cancelled else next(self.steps, None)
         if step is None:
-            self._finish("length")
-        elif step.id in self.own.tokenizer.eos_ids:
-            self._finish("eos")
-        elif not self.stops:
-            self._keep([step])
+            self.answer.end("cancelled" if cancel.cancelled else "length")
         else:
-            self.held.append(step)
-            text = self._held_text()
-            cut = stop_cut(text)
-            if cut is not None:
-                self._release_before(cut)
-                self._finish("stop")
-                return
-            while self.held and not may_start_stop(text):
-                self._keep([self.held.pop(0)])
-                text = self._held_text()
-
-    def cancel(self) -> None:
-        self._keep(self.held)
-        self.held = []
-        self._finish("cancelled")
-
-    def _keep(self, steps: list[Step]) -> None:
-        """Steps that are part of the answer: each gets its text once its character is whole."""
-        for step in steps:
-            self.partial.append(step)
-            texts = self.text.push(step.id)
-            if texts is not None:
-                self._texts_known(texts)
-
-    def _texts_known(self, texts: list[str]) -> None:
-        """The partial steps' texts are known (engine/token_text.py): they can be measured."""
-        self.texts += texts
-        self.unscored += self.partial
-        self.partial = []
-
-    def _held_text(self) -> str:
-        return self.text.peek([s.id for s in self.held])
-
-    def _release_before(self, cut: int) -> None:
-        """Keep the held tokens that end at or before `cut` characters."""
-        kept: list[Step] = []
-        for s in self.held:
-            kept.append(s)
-            if len(self.text.peek([k.id for k in kept])) > cut:
-                kept.pop()
-                break
-        self._keep(kept)
-        self.held = []
-
-    def _finish(self, reason: str) -> None:
-        if self.stops and reason in ("eos", "length") and self.held:
-            self._release_before(strip_closing(self._held_text(), len(self._held_text())))
-        if self.partial:  # the answer ends inside a character: what is left is its text (U+FFFD)
-            self._texts_known(self.text.flush())
-        self.reason = reason
-        self.elapsed = time.perf_counter() - self.started
-        self.steps.close()  # a server's stream is closed now (stop string, cancel), not when collected
+            self._pending.append(step)
+            self.answer.add(step.id)
+        released = self.answer.take_released()
+        for index, text in released:
+            self.unscored.append(self._pending[index - self._first])
+            self.texts.append(text)
+        if released:
+            done = released[-1][0] + 1 - self._first
+            del self._pending[:done]
+            self._first += done
+        if self.answer.ended:
+            self.elapsed = time.perf_counter() - self.started
+            self.steps.close()  # a server's stream is closed now (stop string, cancel), not when collected
 
     @property
     def rate(self) -> float:
@@ -297,7 +140,7 @@ class Comparator:
         self._under_base_bare = base.scorer() if base.can_score else None  # aligned tokens, base + bare context
         self._under_aligned = aligned.scorer() if aligned.can_score else None  # base tokens, aligned chat context
         self._aligned_own = aligned.scorer() if aligned.can_score else None  # aligned answers re-read for a re-score
-        self._own_rows: tuple[tuple[int, ...], torch.Tensor] | None = None
+        self._own_rows: tuple[tuple[int, ...], Rows] | None = None
 
     @classmethod
     def load(cls, base: ModelSpec, aligned: ModelSpec, top_k: int = 10, progress=None) -> Comparator:
@@ -345,46 +188,25 @@ class Comparator:
         if self._under_aligned is not None:
             self._under_aligned.set_context(aligned_ids)
         bare_ids = self._base_ids(request.query, None) if bare else None
-        if bare:
+        if self._under_base_bare is not None and bare_ids is not None:
             self._under_base_bare.set_context(bare_ids)
         sides = (
             _SideRun("aligned", self.aligned, aligned_ids, params, stops=False),
             _SideRun("base", self.base, base_ids, params, stops=True),
         )
-        bare_events: list[TokenEvent] = []
-        while any(run.active for run in sides):
-            for run in sides:
-                if not run.active:
-                    continue
-                if cancel.cancelled:
-                    run.cancel()
-                else:
-                    run.advance()
-                if not run.active or (request.live and len(run.unscored) >= self._live_chunk(run.side)):
-                    if run.side == "aligned":
-                        events = self._measure(run, self._under_base, self._under_base_bare if bare else None)
-                        yield from events[0]
-                        if events[1]:
-                            yield BareScores(tuple(events[1]))
-                        bare_events.extend(events[1])
-                    else:
-                        yield from self._measure(run, self._under_aligned, None)[0]
-                if not run.active:
-                    yield SideFinished(run.side, run.reason, self._text(run), run.rate)
-
-        aligned_bare = bare_events if bare else None
-        result = ComparisonResult(
+        aligned_bare: list[TokenEvent] | None = [] if bare else None
+        yield from self._drive(sides, request.live, cancel, aligned_bare)
+        yield RunFinished(ComparisonResult(
             query=request.query,
             urial=request.urial,
             params=request.params,
-            aligned=self._side_result(sides[0], aligned_ids),
-            base=self._side_result(sides[1], base_ids),
+            aligned=self._side_result(sides[0]),
+            base=self._side_result(sides[1]),
             summary=summarize_pair(sides[0].events, sides[1].events, aligned_bare),
             aligned_bare=aligned_bare,
             cancelled=cancel.cancelled,
             bare_prompt_ids=bare_ids,
-        )
-        yield RunFinished(result)
+        ))
 
     def _rerun_base(self, request: ComparisonRequest, kept: ComparisonResult, base_ids: list[int],
                     params: DecodingParams, cancel: CancelToken) -> Iterator[Event]:
@@ -396,14 +218,7 @@ class Comparator:
         if self._under_aligned is not None:
             self._under_aligned.set_context(kept.aligned.prompt_ids)
         run = _SideRun("base", self.base, base_ids, params, stops=True)
-        while run.active:
-            if cancel.cancelled:
-                run.cancel()
-            else:
-                run.advance()
-            if not run.active or (request.live and len(run.unscored) >= self._live_chunk("base")):
-                yield from self._measure(run, self._under_aligned, None)[0]
-        yield SideFinished("base", run.reason, self._text(run), run.rate)
+        yield from self._drive((run,), request.live, cancel, None)
         if request.urial is None:
             bare = None
         else:  # the bare prompt does not change with the URIAL prompt: the kept scoring stands
@@ -411,10 +226,26 @@ class Comparator:
         aligned = replace(kept.aligned, tokens=rescored.tokens)
         yield RunFinished(ComparisonResult(
             query=request.query, urial=request.urial, params=request.params, aligned=aligned,
-            base=self._side_result(run, base_ids), summary=summarize_pair(rescored.tokens, run.events, bare),
+            base=self._side_result(run), summary=summarize_pair(rescored.tokens, run.events, bare),
             aligned_bare=bare, cancelled=cancel.cancelled,
             bare_prompt_ids=None if bare is None else self._base_ids(request.query, None),
         ))
+
+    def _drive(self, runs: Sequence[_SideRun], live: bool, cancel: CancelToken,
+               aligned_bare: list[TokenEvent] | None) -> Iterator[Event]:
+        """Advance the sides in turn, one token each, until every one has ended; yield each side's
+        token events as they are measured (`live`: every declared chunk, else once at its end), a
+        BareScores after each batch of aligned ones when `aligned_bare` collects them, and a
+        SideFinished per side."""
+        while any(run.active for run in runs):
+            for run in runs:
+                if not run.active:
+                    continue
+                run.advance(cancel)
+                if not run.active or (live and len(run.unscored) >= self._live_chunk(run.side)):
+                    yield from self._measure(run, aligned_bare)
+                if not run.active:
+                    yield SideFinished(run.side, run.reason, self._text(run), run.rate)
 
     def compare(self, request: ComparisonRequest, cancel: CancelToken | None = None) -> ComparisonResult:
         """Run to the end and return the result (for batch use)."""
@@ -423,74 +254,67 @@ class Comparator:
                 return event.result
         raise AssertionError("a run always ends with RunFinished")
 
-    def _measure(self, run: _SideRun, scorer, bare_scorer) -> tuple[list[TokenEvent], list[TokenEvent]]:
-        """Score what `run` released under the other model (and under bare base); new events."""
+    def _measure(self, run: _SideRun, aligned_bare: list[TokenEvent] | None) -> Iterator[Event]:
+        """Score what `run` released under the other model (an aligned side also under base + the
+        bare prompt, when `aligned_bare` collects those) and yield the new events."""
         if not run.unscored:
-            return [], []
-        import torch
-
+            return
         steps, run.unscored = run.unscored, []
         texts, run.texts = run.texts, []
         ids = [s.id for s in steps]
-        rows = [s.logits for s in steps]
-        own = rows if isinstance(rows[0], TopK) else torch.stack(rows)
+        own = Rows.of_steps(steps)
         start = len(run.events)
-        if scorer is None:
-            events = measure_unscored(run.side, start, ids, own, texts, self.vocab, self.top_k)
-            run.events.extend(events)
-            return events, []
-        events = self._events(run.side, start, ids, texts, own, self._score(scorer, ids))
+        scorer = self._under_base if run.side == "aligned" else self._under_aligned
+        other = self._score(scorer, ids) if scorer is not None else None
+        events = measure(run.side, start, ids, texts, own, other, self.vocab, self.top_k)
         run.events.extend(events)
-        bare = self._events(run.side, start, ids, texts, own, self._score(bare_scorer, ids)) if bare_scorer else []
-        return events, bare
+        yield from events
+        if run.side == "aligned" and aligned_bare is not None and self._under_base_bare is not None:
+            bare = measure(run.side, start, ids, texts, own, self._score(self._under_base_bare, ids), self.vocab,
+                           self.top_k)
+            yield BareScores(tuple(bare))
+            aligned_bare.extend(bare)
 
-    def _score(self, scorer, ids: list[int]):
+    def _score(self, scorer: Scorer, ids: list[int]) -> Rows:
         """The other model's rows along `ids`. A foreign id (engine/vocab.py) is not fed to it, since
         it has no such token: its row, and the next token's, come from the context without it."""
         if all(self.vocab.shared(i) for i in ids):
-            return scorer.score(ids)
-        import torch
-
+            return Rows.of(scorer.score(ids))
         rows, run = [], []
         for i in [*ids, None]:
             if i is not None and self.vocab.shared(i):
                 run.append(i)
                 continue
             if run:
-                rows.append(scorer.score(run))
+                rows.append(Rows.of(scorer.score(run)))
                 run = []
             if i is not None:
-                rows.append(scorer.next_logits.unsqueeze(0))
-        return torch.cat(rows)
+                rows.append(Rows.of_row(scorer.next_logits))
+        return Rows.cat(rows)
 
     def _live_chunk(self, side: Side) -> int:
         """Tokens scored per call while streaming: the scoring model's declared chunk."""
         scoring = self.base if side == "aligned" else self.aligned
         return scoring.score_chunk if scoring.can_score else 1
 
-    def _events(self, side: Side, start: int, ids, texts, own, other) -> list[TokenEvent]:
-        if isinstance(own, list) or isinstance(other, list):  # a server's top-k on either side
-            return measure_topk(side, start, ids, own, other, texts, self.vocab, self.top_k)
-        return measure(side, start, ids, own, other, texts, self.vocab, self.top_k)
-
     def _text(self, run: _SideRun) -> str:
         return "".join(e.text for e in run.events)
 
-    def _side_result(self, run: _SideRun, prompt_ids: list[int]) -> SideResult:
+    def _side_result(self, run: _SideRun) -> SideResult:
         return SideResult(
-            prompt_ids=list(prompt_ids),
+            prompt_ids=list(run.prompt_ids),
             tokens=run.events,
             text=self._text(run),
             finish_reason=run.reason,
             tokens_per_s=run.rate,
         )
 
-    def _aligned_rows(self, result: ComparisonResult) -> torch.Tensor:
-        """The aligned model's own logits [T, V] along its answer: one forward pass, kept for repeated edits."""
+    def _aligned_rows(self, result: ComparisonResult, scorer: Scorer) -> Rows:
+        """The aligned model's own rows along its answer: one forward pass, kept for repeated edits."""
         key = (*result.aligned.prompt_ids, -1, *(t.id for t in result.aligned.tokens))
         if self._own_rows is None or self._own_rows[0] != key:
-            self._aligned_own.set_context(result.aligned.prompt_ids)
-            self._own_rows = (key, self._aligned_own.score([t.id for t in result.aligned.tokens]))
+            scorer.set_context(result.aligned.prompt_ids)
+            self._own_rows = (key, Rows.of(scorer.score([t.id for t in result.aligned.tokens])))
         return self._own_rows[1]
 
     def rescore_aligned(self, result: ComparisonResult, urial: str | None,
@@ -511,24 +335,18 @@ class Comparator:
         if not ids:
             empty = shift.summarize([])
             return Rescored([], empty, empty, None)
-        own = self._aligned_rows(result)
+        own = self._aligned_rows(result, self._aligned_own)
         self._under_base.set_context(base_ids)
         parts = []
         for start in range(0, len(ids), RESCORE_CHUNK):
             if cancel is not None and cancel.cancelled:
                 return None
             parts.append(self._score(self._under_base, ids[start : start + RESCORE_CHUNK]))
-        other = [row for part in parts for row in part] if isinstance(parts[0], list) else _cat(parts)
-        tokens = self._events("aligned", 0, ids, [t.text for t in result.aligned.tokens], own, other)
+        texts = [t.text for t in result.aligned.tokens]
+        tokens = measure("aligned", 0, ids, texts, own, Rows.cat(parts), self.vocab, self.top_k)
         summary = shift.summarize(tokens)
         bare = shift.summarize(tokens if urial is None else result.bare_tokens)
         return Rescored(tokens, summary, bare, shift.closure(bare, summary) if urial is not None else None)
-
-
-def _cat(parts: list[torch.Tensor]) -> torch.Tensor:
-    import torch
-
-    return torch.cat(parts)
 
 
 def summarize_pair(

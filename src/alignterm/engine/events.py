@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from .backend import DecodingParams
+    from .values import DecodingParams
 
 Side = Literal["aligned", "base"]
 Category = Literal["unshifted", "marginal", "shifted"]

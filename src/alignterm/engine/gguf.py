@@ -8,17 +8,22 @@ context at once without loading the file twice.
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from .backend import CachedScorer, DecodingParams, ModelSpec, Step, TokenizerBase
+from .backend import CachedScorer, OneSampleAtATime, TokenizerBase
 from .errors import BadInput, ModelLoadError
 from .prompts import read_chat_template
 from .sampling import generate_with
+from .values import DecodingParams, ModelSpec, Step
+
+if TYPE_CHECKING:
+    from llama_cpp._internals import LlamaContext
 
 INSTALL_HINT = "the GGUF backend needs llama-cpp-python: pip install 'alignterm[gguf]'"
 DEFAULT_MAX_CTX = 4096
@@ -48,6 +53,8 @@ def check_gguf_file(spec: str) -> Path:
 
 class GGUFTokenizer(TokenizerBase):
     """The GGUF's own tokenizer, through llama.cpp, with llama.cpp's own BOS and end-of-generation rules."""
+
+    vocab_size: int
 
     def __init__(self, llm, chat_template: str | None) -> None:
         import llama_cpp
@@ -157,12 +164,11 @@ class GGUFScorer(CachedScorer):
         self._ctx.kv_cache_clear()
 
 
-class GGUFBackend:
+class GGUFBackend(OneSampleAtATime):
     """One GGUF model loaded by llama-cpp-python."""
 
     kind = "gguf"
     can_score = True
-    can_batch = False
     samples_locally = True
     score_chunk = 1
 
@@ -173,7 +179,7 @@ class GGUFBackend:
         self.chat_template = tokenizer.chat_template
         self.context_length = llm.n_ctx()
         self._idle: list[GGUFScorer] = []  # generation contexts not in use
-        self._embed_ctx = None  # made on the first embed(): llama.cpp needs embeddings on for hidden states
+        self._embed_ctx: LlamaContext | None = None  # made on the first embed(): llama.cpp needs embeddings on for hidden states
 
     @classmethod
     def load(cls, spec: ModelSpec) -> GGUFBackend:
@@ -207,7 +213,7 @@ class GGUFBackend:
     def scorer(self) -> GGUFScorer:
         return GGUFScorer(self.llm)
 
-    def generate(self, prompt_ids: Sequence[int], params: DecodingParams) -> Iterator[Step]:
+    def generate(self, prompt_ids: Sequence[int], params: DecodingParams) -> Generator[Step, None, None]:
         # A llama.cpp context costs milliseconds to create and to warm up (about as much as
         # scoring a 170-token prompt on the demo model): finished generations hand theirs
         # back for the next one, which also reuses the KV cache of a shared prompt prefix.

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import torch
 
-from .backend import CachedScorer, DecodingParams, ModelSpec, Step, TokenizerBase, existing_path
+from .backend import CachedScorer, TokenizerBase
 from .errors import AlignTermError, BadInput, ModelLoadError, OutOfMemory, is_out_of_memory
 from .load_progress import Report, transformers_progress
 from .prompts import read_chat_template
 from .sampling import generate_with
+from .sources import existing_path, looks_like_hub_id
+from .values import DecodingParams, ModelSpec, Step
 
-# "org/name" or "name": what a hub id looks like; anything else is meant as a local path
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+if TYPE_CHECKING:
+    from transformers import DynamicCache
+
 HUB_TIMEOUT_S = 10.0
 _BYTE_TOKEN = re.compile(r"<0x[0-9A-Fa-f]{2}>")
 # Special tokens that end a generation whatever the config says: llama.cpp's own list
@@ -65,7 +69,7 @@ def _source(spec: str) -> str:
         if not (path / "config.json").is_file():
             raise BadInput(f"{spec} has no config.json: not a Hugging Face model folder")
         return str(path)
-    if spec.startswith((".", "/", "~")) or not _HUB_ID.match(spec):
+    if not looks_like_hub_id(spec):
         raise BadInput(f"model path not found: {spec}")
     _check_hub(spec)
     return spec
@@ -97,6 +101,8 @@ def _check_hub(repo: str) -> None:
 
 class HFTokenizer(TokenizerBase):
     """A transformers tokenizer seen through the engine's Tokenizer protocol."""
+
+    vocab_size: int
 
     def __init__(self, tok, eos_ids: set[int], chat_template: str | None) -> None:
         self._tok = tok
@@ -167,7 +173,7 @@ class HFScorer(CachedScorer):
     def __init__(self, model) -> None:
         super().__init__()
         self._model = model
-        self._cache = None
+        self._cache: DynamicCache | None = None
 
     def _feed(self, ids: Sequence[int], last_only: bool = False) -> torch.Tensor:
         from transformers import DynamicCache
@@ -181,7 +187,8 @@ class HFScorer(CachedScorer):
         return out.logits[0].float()  # [len(ids), V], or [1, V]
 
     def _crop(self, keep: int) -> None:
-        self._cache.crop(-(len(self._ids) - keep))
+        if self._cache is not None:  # nothing cached yet: nothing to drop
+            self._cache.crop(-(len(self._ids) - keep))
 
     def _reset(self) -> None:
         self._cache = None
@@ -223,7 +230,8 @@ class HFBackend:
                 model = AutoModelForCausalLM.from_pretrained(
                     source, dtype=dtype, trust_remote_code=spec.trust_remote_code, tqdm_class=tqdm_class
                 )
-            model.to(device).eval()
+            # transformers wraps PreTrainedModel.to in a decorator whose stub mypy reads as unbound
+            model.to(device).eval()  # type: ignore[arg-type]
         except Exception as err:  # transformers raises many types; the user needs the one line
             raise _load_error(spec, device, err) from None
         eos = {tok.eos_token_id} | {i for i, t in tok.added_tokens_decoder.items() if t.special and t.content in EOG_NAMES}
@@ -238,10 +246,10 @@ class HFBackend:
     def scorer(self) -> HFScorer:
         return HFScorer(self.model)
 
-    def generate(self, prompt_ids: Sequence[int], params: DecodingParams) -> Iterator[Step]:
+    def generate(self, prompt_ids: Sequence[int], params: DecodingParams) -> Generator[Step, None, None]:
         return generate_with(self.scorer(), prompt_ids, params, self.context_length, self.tokenizer.vocab_size)
 
-    def generate_batch(self, prompt_ids: Sequence[int], params: DecodingParams, seeds: Sequence[int]) -> Iterator[list[int]]:
+    def generate_batch(self, prompt_ids: Sequence[int], params: DecodingParams, seeds: Sequence[int]) -> Generator[list[int], None, None]:
         """len(seeds) samples of one prompt in lockstep: the prompt is computed once, its KV cache
         repeated per sample, then one batched forward step per token. Yields each step's tokens,
         one per sample; sample r draws from its own generator seeded seeds[r], as `generate_with`

@@ -21,16 +21,18 @@ between tokens and reports each finished sample.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from . import diversity
-from .backend import Backend, CancelToken, DecodingParams, EmbeddingsUnavailable
+from .answer import GrowingAnswer
+from .backend import Backend, EmbeddingsUnavailable
 from .errors import BadInput, ContextOverflow, ModelLoadError
-from .prompts import FENCE, base_prompt, check_query, load_urial, stop_cut, strip_closing
+from .prompts import FENCE, base_prompt, check_query, load_urial
+from .values import CancelToken, DecodingParams
 
-SIDES = ("aligned", "base_urial", "base_hint")
+SAMPLE_SIDES = ("aligned", "base_urial", "base_hint")  # not events.SIDES: a comparison has two sides
 # --samples with greedy params (the app's default) would draw N identical answers
 SAMPLING_TEMPERATURE = 1.0
 SAMPLING_TOP_P = 0.95
@@ -122,15 +124,8 @@ class SamplesResult:
     embedder: str | None = None  # the sentence-embedding model, when one was used
     cancelled: bool = False
 
-    def texts(self, side: str) -> list[str]:
-        return [s.text for s in self.samples[side]]
 
-    @property
-    def headline(self) -> dict[str, float | None]:
-        """Word-bag Jaccard: base + hint vs aligned, next to aligned vs aligned (Lake et al.'s comparison)."""
-        return self.measures.headline("jaccard")
-
-
+Vectors = dict[str, list[Sequence[float]]]  # side -> one embedding per sample
 Progress = Callable[[int, int, Sample], None]  # (samples done, samples in all, the one just finished)
 
 
@@ -148,40 +143,8 @@ class SentenceEmbedder:
             raise ModelLoadError(f"cannot load embedder {path}: {(str(err) or repr(err)).splitlines()[0]}") from None
         self.name = path
 
-    def __call__(self, texts: list[str]) -> list[list[float]]:
+    def __call__(self, texts: list[str]) -> list[Sequence[float]]:
         return self._model.encode(texts, convert_to_numpy=True).tolist()
-
-
-class GrowingAnswer:
-    """One sample as it grows: its tokens, and why it ended (None while it goes on). Base sides stop
-    at `# Query` / `# User` and drop the closing fence, as in a comparison."""
-
-    def __init__(self, tokenizer, stops: bool) -> None:
-        self.tokenizer = tokenizer
-        self.stops = stops
-        self.ids: list[int] = []
-        self.reason: str | None = None
-        self.cut: int | None = None
-
-    def add(self, token: int) -> bool:
-        """Take the next token (ignored once ended); True when the sample has ended."""
-        if self.reason is not None:
-            return True
-        if token in self.tokenizer.eos_ids:
-            self.reason = "eos"
-            return True
-        self.ids.append(token)
-        if self.stops:
-            self.cut = stop_cut(self.tokenizer.decode(self.ids))
-            if self.cut is not None:
-                self.reason = "stop"
-        return self.reason is not None
-
-    def sample(self, side: str, index: int, seed: int) -> Sample:
-        text = self.tokenizer.decode(self.ids)
-        if self.stops:
-            text = text[: self.cut if self.cut is not None else strip_closing(text, len(text))]
-        return Sample(side, index, seed, text, len(self.ids), self.reason or "length")
 
 
 class Sampler:
@@ -202,9 +165,9 @@ class Sampler:
             raise BadInput(f"the number of samples must be at least 1 (got {request.n})")
         cancel = cancel or CancelToken()
         params = sampling_params(request.params)
-        samples: dict[str, list[Sample]] = {side: [] for side in SIDES}
-        total = request.n * len(SIDES)
-        for k, side in enumerate(SIDES):
+        samples: dict[str, list[Sample]] = {side: [] for side in SAMPLE_SIDES}
+        total = request.n * len(SAMPLE_SIDES)
+        for k, side in enumerate(SAMPLE_SIDES):
             if cancel.cancelled:
                 break
             hints = [self._hint(request, [s.text for s in samples["aligned"]], i) if side == "base_hint" else None
@@ -213,16 +176,16 @@ class Sampler:
             seeds = [params.seed + k * request.n + i for i in range(request.n)]
             backend = self.aligned if side == "aligned" else self.base
             if backend.can_batch and all(p == prompts[0] for p in prompts):
-                drawn = self._draw_batch(side, prompts[0], params, seeds, cancel)
+                drawn: Iterable[Sample] = self._draw_batch(side, prompts[0], params, seeds, cancel)
             else:
                 drawn = self._draw_each(side, prompts, params, seeds, cancel)
             for sample, hint in zip(drawn, hints):
                 samples[side].append(replace(sample, hint=hint))
                 if progress:
                     progress(sum(map(len, samples.values())), total, samples[side][-1])
-        texts = {side: [s.text for s in samples[side]] for side in SIDES}
+        texts = {side: [s.text for s in samples[side]] for side in SAMPLE_SIDES}
         vectors, note = self._hidden_state_vectors(texts)
-        sentence = None
+        sentence: Vectors | None = None
         if self.embedder is not None:
             sentence = {side: self.embedder(t) if t else [] for side, t in texts.items()}
         return SamplesResult(request, params, samples, diversity.measure(texts, vectors, sentence), note,
@@ -258,7 +221,7 @@ class Sampler:
         for i, (prompt_ids, seed) in enumerate(zip(prompts, seeds)):
             if cancel.cancelled:
                 return
-            answer = GrowingAnswer(backend.tokenizer, stops=side != "aligned")
+            answer = GrowingAnswer(backend.tokenizer, side != "aligned", prompt_ids)
             if not backend.samples_locally:  # a server samples on its side; its scorers hold only a top-k
                 steps = backend.generate(prompt_ids, replace(params, seed=seed))
             else:
@@ -267,34 +230,34 @@ class Sampler:
             try:
                 for step in steps:
                     if cancel.cancelled:
-                        answer.reason = "cancelled"
+                        answer.end("cancelled")
                     if answer.add(step.id):
                         break
             finally:
                 steps.close()
-            yield answer.sample(side, i, seed)
+            yield _sample(answer, backend, side, i, seed)
 
     def _draw_batch(self, side: str, prompt_ids: list[int], params: DecodingParams, seeds: list[int],
                     cancel: CancelToken) -> list[Sample]:
         """All samples of one prompt at once, one batched step per token, until every one has ended."""
         backend = self.aligned if side == "aligned" else self.base
-        answers = [GrowingAnswer(backend.tokenizer, stops=side != "aligned") for _ in seeds]
+        answers = [GrowingAnswer(backend.tokenizer, side != "aligned", prompt_ids) for _ in seeds]
         steps = backend.generate_batch(prompt_ids, params, seeds)
         try:
             for tokens in steps:
                 for answer, token in zip(answers, tokens):
-                    if cancel.cancelled and answer.reason is None:
-                        answer.reason = "cancelled"
+                    if cancel.cancelled:
+                        answer.end("cancelled")
                     answer.add(token)
-                if all(answer.reason for answer in answers):
+                if all(answer.ended for answer in answers):
                     break
         finally:
             steps.close()
-        return [answer.sample(side, i, seed) for i, (answer, seed) in enumerate(zip(answers, seeds))]
+        return [_sample(answer, backend, side, i, seed) for i, (answer, seed) in enumerate(zip(answers, seeds))]
 
-    def _hidden_state_vectors(self, texts: dict[str, list[str]]):
+    def _hidden_state_vectors(self, texts: dict[str, list[str]]) -> tuple[Vectors | None, str | None]:
         """Each sample embedded by the base model's hidden states, or None and the reason why not."""
-        def embed(text: str) -> list[float]:
+        def embed(text: str) -> Sequence[float]:
             ids = self.base.tokenizer.encode(text, add_bos=True)
             return self.base.embed(ids).tolist() if ids else []  # nothing to embed: cosine 0 with anything
 
@@ -302,3 +265,10 @@ class Sampler:
             return {side: [embed(t) for t in ts] for side, ts in texts.items()}, None
         except EmbeddingsUnavailable as err:
             return None, str(err)
+
+
+def _sample(answer: GrowingAnswer, backend: Backend, side: str, index: int, seed: int) -> Sample:
+    """A drawn answer as a Sample; one that is still going ran out of tokens ("length")."""
+    answer.end("length")
+    text = answer.trimmed(backend.tokenizer.decode(answer.ids))
+    return Sample(side, index, seed, text, len(answer.ids), answer.reason or "length")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 
 import torch
 
-from .backend import DecodingParams, Step
+from .values import DecodingParams, Step
 
 
 def penalized(logits: torch.Tensor, params: DecodingParams, history: list[int]) -> torch.Tensor:
@@ -40,7 +40,7 @@ def pick_token(logits: torch.Tensor, params: DecodingParams, history: list[int],
 
 
 def generate_with(scorer, prompt_ids: Sequence[int], params: DecodingParams, context_length: int,
-                  vocab_size: int) -> Iterator[Step]:
+                  vocab_size: int | None) -> Generator[Step, None, None]:
     """Generation on an incremental scorer: one cached forward step per token. Only the tokenizer's
     `vocab_size` tokens can be drawn: the rows an output layer is padded with are not tokens."""
     scorer.set_context(prompt_ids)

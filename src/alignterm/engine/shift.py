@@ -7,7 +7,7 @@ logits; shapes are given as [T, V] (T positions, V vocabulary entries).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .events import Category, SideSummary, TokenEvent
@@ -86,33 +86,3 @@ def closure_of(bare_shifted: float | None, urial_shifted: float | None) -> float
     if not bare_shifted or urial_shifted is None:
         return None
     return 1.0 - urial_shifted / bare_shifted
-
-
-def merge(summaries: Iterable[SideSummary], top_n: int = 10) -> SideSummary:
-    """Pool several answers' summaries (e.g. over all queries of a batch)."""
-    summaries = list(summaries)
-    top: Counter[str] = Counter()
-    width = max((len(s.shifted_by_bucket) for s in summaries), default=0)
-    shifted_by_bucket = [0] * width
-    tokens_by_bucket = [0] * width
-    kl_sum, kl_n = 0.0, 0
-    for s in summaries:
-        top.update(dict(s.top_shifted))
-        for i, (k, m) in enumerate(zip(s.shifted_by_bucket, s.tokens_by_bucket)):
-            shifted_by_bucket[i] += k
-            tokens_by_bucket[i] += m
-        if s.mean_kl is not None:
-            kl_sum += s.mean_kl * s.scored
-            kl_n += s.scored
-    return SideSummary(
-        n=sum(s.n for s in summaries),
-        unshifted=sum(s.unshifted for s in summaries),
-        marginal=sum(s.marginal for s in summaries),
-        shifted=sum(s.shifted for s in summaries),
-        bucket_size=summaries[0].bucket_size if summaries else BUCKET_SIZE,
-        shifted_by_bucket=tuple(shifted_by_bucket),
-        tokens_by_bucket=tuple(tokens_by_bucket),
-        top_shifted=tuple(top.most_common(top_n)),
-        mean_kl=kl_sum / kl_n if kl_n else None,
-        unscored=sum(s.unscored for s in summaries),
-    )

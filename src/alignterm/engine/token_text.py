@@ -23,7 +23,9 @@ MAX_CHAR_BYTES = 4  # a UTF-8 character spans at most 4 tokens; longer U+FFFD ru
 CONTEXT_TOKENS = 4  # prompt tokens decoded before the answer, so its first token is seen in context
 
 
-def _hex_bytes(err: UnicodeDecodeError) -> tuple[str, int]:
+def _hex_bytes(err: UnicodeError) -> tuple[str, int]:
+    if not isinstance(err, UnicodeDecodeError):  # registered for decoding only
+        raise err
     return "".join(f"<0x{b:02X}>" for b in err.object[err.start : err.end]), err.end
 
 

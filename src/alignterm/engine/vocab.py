@@ -59,7 +59,7 @@ def shared_vocab(base: Backend, aligned: Backend) -> SharedVocab:
                 f"base and aligned tokenizers differ: they split a probe text into different tokens "
                 f"({base.name}: {pb[:8]}... / {aligned.name}: {pa[:8]}...)"
             )
-        sizes = {"base": tb.vocab_size, "aligned": ta.vocab_size}  # None: a server that does not tell
+        sizes: dict[str, int | None] = {"base": tb.vocab_size, "aligned": ta.vocab_size}  # None: a server that does not tell
         known = [n for n in sizes.values() if n is not None]
         return SharedVocab(min(known, default=sys.maxsize), sizes, {"base": tb.piece, "aligned": ta.piece})
     vb, va = tb.vocab(), ta.vocab()

@@ -11,7 +11,7 @@ import html
 from typing import Any
 
 from ..display import visible
-from ..engine.samples import SIDES
+from ..engine.samples import SAMPLE_SIDES as SIDES
 from .diversity_record import headline, measure_rows, side_titles
 from .html import PageWriter
 

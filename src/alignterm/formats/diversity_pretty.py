@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..display import visible
-from ..engine.samples import SIDES
+from ..engine.samples import SAMPLE_SIDES as SIDES
 from .diversity_record import headline, measure_rows, side_titles
 
 

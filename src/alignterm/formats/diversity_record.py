@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from ..engine.samples import SIDES, SamplesResult
+from ..engine.samples import SAMPLE_SIDES as SIDES
+from ..engine.samples import SamplesResult
 
 SIDE_TITLES = {"aligned": "aligned", "base_urial": "base+URIAL", "base_hint": "base+URIAL+hint"}
 

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..display import visible
+from ..engine.events import CATEGORIES
 from ..themes import DEFAULT_PALETTE
 
 SIDE_TITLES = {
@@ -42,7 +43,7 @@ def legend(palette: dict[str, str] = DEFAULT_PALETTE) -> Text:
 
 def summary_table(record: dict[str, Any]) -> Table:
     table = Table(box=None, pad_edge=False)
-    for col in ("", "tokens", "unshifted", "marginal", "shifted", "mean KL"):
+    for col in ("", "tokens", *CATEGORIES, "mean KL"):
         table.add_column(col, justify="left" if not col else "right")
     summary = record["summary"]
     rows = [("base | aligned", summary["base"])]
@@ -55,7 +56,7 @@ def summary_table(record: dict[str, Any]) -> Table:
         if s.get("unscored") == s["n"] and s["n"]:  # the other model's server cannot score given tokens
             table.add_row(name, str(s["n"]), "not scored", "-", "-", kl)
             continue
-        table.add_row(name, str(s["n"]), *(f"{s['shares'][c]:.1%}" for c in ("unshifted", "marginal", "shifted")), kl)
+        table.add_row(name, str(s["n"]), *(f"{s['shares'][c]:.1%}" for c in CATEGORIES), kl)
     return table
 
 
@@ -80,28 +81,3 @@ def render(record: dict[str, Any]) -> Group:
 def print_record(console: Console, record: dict[str, Any]) -> None:
     console.print(render(record))
     console.print()
-
-
-def pooled(records: list[dict[str, Any]]) -> Group:
-    """All queries together: each side's shares and the most frequent shifted tokens."""
-    from collections import Counter
-
-    table = Table(title=f"all {len(records)} queries", box=None, pad_edge=False, title_justify="left")
-    for col in ("", "tokens", "unshifted", "marginal", "shifted"):
-        table.add_column(col, justify="left" if not col else "right")
-    keys = [("base | aligned", "base")]
-    if "aligned_bare" in records[0]["summary"]:
-        keys += [("aligned | base+URIAL", "aligned"), ("aligned | base bare", "aligned_bare")]
-    else:
-        keys.append(("aligned | base", "aligned"))
-    for name, key in keys:
-        sums = Counter()
-        for r in records:
-            sums.update({c: r["summary"][key].get(c, 0) for c in ("n", "unshifted", "marginal", "shifted", "unscored")})
-        n = (sums["n"] - sums["unscored"]) or 1
-        table.add_row(name, str(sums["n"]), *(f"{sums[c] / n:.1%}" for c in ("unshifted", "marginal", "shifted")))
-    top: Counter[str] = Counter()
-    for r in records:
-        top.update(dict((t, k) for t, k in r["summary"]["aligned"]["top_shifted"]))
-    line = ", ".join(f"{visible(t)!r}×{k}" for t, k in top.most_common(10))
-    return Group(table, Text(f"ten most frequent shifted aligned tokens: {line or '-'}"))

@@ -10,19 +10,11 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from ..display import visible
+from ..display import sparkline, visible
 from ..engine.events import CATEGORIES
 from ..themes import DEFAULT_PALETTE
 
-_BLOCKS = " ▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 48  # columns per sparkline: with its 20-column label and a scale, within 80
-
-
-def sparkline(values: list[float], high: float) -> str:
-    """One block character per value, scaled to `high` (a blank where the value is 0)."""
-    if high <= 0:
-        return _BLOCKS[0] * len(values)
-    return "".join(_BLOCKS[min(len(_BLOCKS) - 1, round(v / high * (len(_BLOCKS) - 1)))] for v in values)
 
 
 def _pct(v: float | None) -> str:
@@ -57,7 +49,7 @@ def _curves(summary: dict[str, Any]) -> Table:
             cells[pos // size][1] += k
         shares = [k / n if n else 0.0 for n, k in cells]
         peak = max(shares, default=0.0)
-        table.add_row(lens["title"], sparkline(shares, peak), _pct(peak))
+        table.add_row(lens["title"], sparkline(shares), _pct(peak))
     return table
 
 

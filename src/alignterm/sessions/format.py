@@ -30,10 +30,11 @@ from typing import Any
 
 import yaml
 
-from ..engine.backend import DecodingParams, ModelSpec
 from ..engine.errors import BadInput
 from ..engine.events import CATEGORIES, ComparisonResult, SideResult, SideSummary, Summary, TokenEvent, TopEntry
 from ..engine.shift import BUCKET_SIZE
+from ..engine.sources import existing_path, looks_like_hub_id
+from ..engine.values import DecodingParams, ModelSpec
 from ..formats.record import result_record, summary_record, token_record
 
 FORMAT_VERSION = 2
@@ -70,11 +71,7 @@ class Session:
 
 def _may_exist(spec: str) -> bool:
     """False for a path that does not exist; a URL or a hub id may still load (loading will tell)."""
-    if "://" in spec:
-        return True
-    path = Path(spec).expanduser()
-    looks_like_hub_id = not path.is_absolute() and spec.count("/") == 1 and not spec.startswith(".")
-    return path.exists() or looks_like_hub_id
+    return "://" in spec or existing_path(spec) is not None or looks_like_hub_id(spec)
 
 
 def timestamp() -> str:

@@ -23,8 +23,8 @@ from textual.theme import Theme
 from textual.widget import AwaitMount
 
 from alignterm.config import Config, load_config, save_config
-from alignterm.engine.backend import DecodingParams, ModelSpec
 from alignterm.engine.errors import AlignTermError
+from alignterm.engine.values import DecodingParams, ModelSpec
 from alignterm.sessions import Session, SessionStore, load_session
 from alignterm.themes import DEFAULT_THEME, load_themes
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
@@ -45,10 +45,7 @@ class AlignTermCommands(Provider):
     """alignterm's own commands, found by fuzzy matching on their titles."""
 
     def _alignterm_app(self) -> AlignTermApp:
-        from .app import AlignTermApp
-
-        assert isinstance(self.app, AlignTermApp)  # this provider is only registered by AlignTermApp
-        return self.app
+        return cast("AlignTermApp", self.app)  # only AlignTermApp registers this provider
 
     async def discover(self) -> Hits:
         for title, help_text, callback in app_commands(self._alignterm_app()):

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from alignterm.engine.backend import CancelToken, DecodingParams, ModelSpec
 from alignterm.engine.errors import AlignTermError, failure_line
+from alignterm.engine.values import CancelToken, DecodingParams, ModelSpec
 
 from .inbox import Inbox
 

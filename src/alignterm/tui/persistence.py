@@ -27,8 +27,8 @@ from .screens.sessions import SaveAsScreen, SessionBrowser
 if TYPE_CHECKING:
     from textual.app import App
 
-    from alignterm.engine.backend import ModelSpec
     from alignterm.engine.events import ComparisonResult
+    from alignterm.engine.values import ModelSpec
 
 # SIGHUP (the SSH connection dropped) and SIGTERM save the comparison on screen, then leave
 SAVE_ON_SIGNALS = ("SIGHUP", "SIGTERM")

@@ -24,10 +24,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, ProgressBar, Static
 
 from alignterm.display import visible
-from alignterm.engine.backend import CancelToken, DecodingParams
 from alignterm.engine.diversity import mean_to_first
 from alignterm.engine.errors import AlignTermError
-from alignterm.engine.samples import SIDES, Sample, Sampler, SamplesResult, SamplingRequest
+from alignterm.engine.samples import SAMPLE_SIDES as SIDES
+from alignterm.engine.samples import Sample, Sampler, SamplesResult, SamplingRequest
+from alignterm.engine.values import CancelToken, DecodingParams
 from alignterm.formats.diversity_record import side_titles
 
 DEFAULT_SAMPLES = 4

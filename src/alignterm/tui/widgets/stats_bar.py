@@ -21,21 +21,10 @@ from textual.widgets import Static
 from alignterm.engine.events import CATEGORIES, SideSummary, Summary, TokenEvent
 from alignterm.engine.tally import SideTally
 
+from ...display import sparkline
 from ..palette import category_style
 
-SPARK = "▁▂▃▄▅▆▇█"
 MUTED = "dim"  # no shift: nothing to draw the eye to
-
-
-def sparkline(values: tuple[int, ...] | list[int], width: int) -> str:
-    """Block characters for `values` (at most `width` of them), scaled to the largest."""
-    values = list(values)[:width]
-    if not values:
-        return ""
-    top = max(values)
-    if top <= 0:
-        return SPARK[0] * len(values)
-    return "".join(SPARK[min(len(SPARK) - 1, round(v / top * (len(SPARK) - 1)))] for v in values)
 
 
 @dataclass
@@ -143,7 +132,7 @@ class StatsBar(Static):
     def _sparkline(self, buckets: tuple[int, ...], width: int) -> Text:
         """The sparkline with each bucket in the shifted colour only if it holds a shift."""
         spark = Text()
-        for char, value in zip(sparkline(buckets, width), buckets):
+        for char, value in zip(sparkline(list(buckets)[:width]), buckets):
             spark.append(char, style=self._shifted_style(value))
         return spark
 

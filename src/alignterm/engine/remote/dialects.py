@@ -8,20 +8,23 @@ every prompt is checked to re-tokenize to exactly the ids meant.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from .backend import DecodingParams, Step, TopK
-from .errors import BadInput
-from .remote import Client, RemoteError, shape_error
-from .token_text import REPLACEMENT
+from ..errors import BadInput
+from ..token_text import REPLACEMENT
+from ..values import DecodingParams, Step, TopK
+from .client import Client, RemoteError, shape_error
 
 TOP_K = 10  # top-k asked of servers: ranks 1..10 exact, categories exact (they need ranks 1..3)
 END = -1  # the id a generation ends with at the model's end of sequence: servers do not stream that token
-END_STEP = Step(END, TopK(0, (), (), END, 0.0))  # never measured: the run stops at an end-of-sequence id
+END_ROW = TopK(0, (), (), END, 0.0)  # never measured: the run stops at an end-of-sequence id
+END_STEP = Step(END, END_ROW)
 
 
-def _topk(entries: list[tuple[int | None, float]], token: int, logprob: float, rank: int | None = None) -> TopK:
+def _topk(entries: Sequence[tuple[int | None, float]], token: int, logprob: float, rank: int | None = None) -> TopK:
     """A TopK from a server's (id, logprob) entries: the k most likely, unmappable ids dropped.
 
     Servers add the scored token to their top-k when it is outside it, so only k are kept.
@@ -42,20 +45,63 @@ def _topk(entries: list[tuple[int | None, float]], token: int, logprob: float, r
     return TopK(TOP_K, tuple(i for i, _ in known), tuple(lp for _, lp in known), token, logprob, rank, exact)
 
 
-class Dialect:
-    """What RemoteBackend needs of a server."""
+@dataclass(frozen=True)
+class StreamEnd:
+    """The end of a server's stream at the model's end of sequence. `eos_streamed`: the stream's
+    last step was the end-of-sequence token itself (not part of the answer, so it is dropped);
+    otherwise the model ended after its last step."""
 
-    END = END
-    bos_id: int | None
-    context_length: int
-    can_score = True  # scores given tokens (echo / prompt_logprobs)
+    eos_streamed: bool
+
+
+class Dialect(ABC):
+    """What RemoteBackend needs of a server: the contract every server's dialect implements.
+
+    Ids are the model's own token ids; a generation's steps and a score's rows are `TopK`s of
+    this module's TOP_K. A new server is a new subclass, plus a branch in `detect`.
+    """
+
+    can_score = True  # scores given tokens (echo / prompt_logprobs); False: the measures needing it are null
 
     def __init__(self, client: Client, model: str) -> None:
         self.c = client
         self.model = model
         self._pieces: dict[int, str] = {}
 
-    def _ask(self, path: str, body: dict, read) -> Any:
+    @property
+    @abstractmethod
+    def bos_id(self) -> int | None:
+        """The BOS id the server starts a prompt with; None where the model adds none."""
+
+    @property
+    @abstractmethod
+    def context_length(self) -> int:
+        """The context the server serves the model with, in tokens (--n-ctx overrides it)."""
+
+    @abstractmethod
+    def tokenize(self, text: str) -> list[int]:
+        """The server's ids for `text`, without a BOS."""
+
+    @abstractmethod
+    def detokenize(self, ids: list[int]) -> str:
+        """The text of `ids` as the server decodes it."""
+
+    @abstractmethod
+    def chat_ids(self, messages: list[dict]) -> list[int]:
+        """The prompt ids of `messages` in the served model's chat template, ready for the answer;
+        BadInput where the server cannot reveal the template (--chat-template gives it)."""
+
+    @abstractmethod
+    def generate(self, prompt_ids: list[int], params: DecodingParams, budget: int) -> Generator[Step, None, None]:
+        """At most `budget` steps after `prompt_ids`, one at a time; an end of sequence is END_STEP.
+        Closing the iterator closes the server's stream."""
+
+    @abstractmethod
+    def score(self, ids: Sequence[int], start: int) -> tuple[list[TopK], TopK]:
+        """The rows that predicted ids[start:], and the row after the last id; RemoteError where the
+        server cannot score given tokens (`can_score` False)."""
+
+    def _ask(self, path: str, body: dict, read: Callable[[Any], Any]) -> Any:
         """POST and read the answer with `read`; a missing field is one clear error."""
         answer = self.c.post(path, {"model": self.model, **body})
         try:
@@ -64,6 +110,7 @@ class Dialect:
             raise shape_error(self.c.url, path) from None
 
     def piece(self, token_id: int) -> str:
+        """One token's text out of context, asked of the server once."""
         if token_id not in self._pieces:
             self._pieces[token_id] = self._piece(token_id)
         return self._pieces[token_id]
@@ -71,21 +118,30 @@ class Dialect:
     def _piece(self, token_id: int) -> str:
         return self.detokenize([token_id])
 
-    def tokenize(self, text: str) -> list[int]:
-        raise NotImplementedError
 
-    def detokenize(self, ids: list[int]) -> str:
-        raise NotImplementedError
+class _Known(Dialect):
+    """A dialect that learns its BOS and context length once, when it connects."""
+
+    _bos_id: int | None
+    _context_length: int
+
+    @property
+    def bos_id(self) -> int | None:
+        return self._bos_id
+
+    @property
+    def context_length(self) -> int:
+        return self._context_length
 
 
-class VLLM(Dialect):
+class VLLM(_Known):
     """vLLM's OpenAI-compatible server (`vllm serve`)."""
 
     def __init__(self, client: Client, model: str, card: dict) -> None:
         super().__init__(client, model)
-        self.context_length = int(card.get("max_model_len") or 4096)
+        self._context_length = int(card.get("max_model_len") or 4096)
         with_bos = self._ask("/tokenize", {"prompt": "", "add_special_tokens": True}, lambda a: a["tokens"])
-        self.bos_id = with_bos[0] if with_bos else None
+        self._bos_id = with_bos[0] if with_bos else None
 
     def tokenize(self, text: str) -> list[int]:
         return self._ask("/tokenize", {"prompt": text, "add_special_tokens": False}, lambda a: list(a["tokens"]))
@@ -119,7 +175,7 @@ class VLLM(Dialect):
             if choices:  # a usage-only chunk has none
                 yield choices[0]
 
-    def generate(self, prompt_ids: list[int], params: DecodingParams, budget: int) -> Iterator[Step]:
+    def generate(self, prompt_ids: list[int], params: DecodingParams, budget: int) -> Generator[Step, None, None]:
         body = {
             "prompt": prompt_ids, "max_tokens": budget, "temperature": params.temperature, "top_p": params.top_p,
             "top_k": -1, "min_p": 0.0, "repetition_penalty": params.repetition_penalty, "seed": params.seed,
@@ -127,11 +183,11 @@ class VLLM(Dialect):
         }
         return _one_late(self._stream(body))
 
-    def _stream(self, body: dict) -> Iterator[Step | object]:
+    def _stream(self, body: dict) -> Generator[Step | StreamEnd, None, None]:
         for choice in self._chunks(body):
             yield from self._steps(choice)
             if choice.get("finish_reason") == "stop" and choice.get("stop_reason") is None:
-                yield EOS_TOKEN  # vLLM streams the end-of-sequence token itself: the last step is it
+                yield StreamEnd(eos_streamed=True)  # vLLM streams the end-of-sequence token itself
                 return
 
     def _steps(self, choice: dict) -> list[Step]:
@@ -170,7 +226,7 @@ class VLLM(Dialect):
         return self._ask("/v1/completions", body, read)
 
 
-class LlamaCppPython(Dialect):
+class LlamaCppPython(_Known):
     """llama-cpp-python's server (`python -m llama_cpp.server --logits_all true`).
 
     Its quirks: prompts are text (token-id lists are refused), answers name tokens by
@@ -185,12 +241,12 @@ class LlamaCppPython(Dialect):
 
     def __init__(self, client: Client, model: str, bos: list[int]) -> None:
         super().__init__(client, model)
-        self.context_length = self.DEFAULT_CONTEXT
+        self._context_length = self.DEFAULT_CONTEXT
         if not bos:
             # its echo pairs each prompt token with the row that follows it when no BOS leads
             raise BadInput(f"{client.url}: this model adds no BOS token, and llama-cpp-python's echo scoring "
                            "is misaligned for such models; serve it with vLLM")
-        self.bos_id = bos[0]
+        self._bos_id = bos[0]
         self._texts: dict[tuple[int, ...], str] = {}  # ids -> the text they were encoded from
         self._ids: dict[str, int | None] = {}  # token text -> id (None: not one token)
 
@@ -247,7 +303,7 @@ class LlamaCppPython(Dialect):
                               "this text into other tokens, so it cannot score these exact tokens (use vLLM)")
         return text
 
-    def generate(self, prompt_ids: list[int], params: DecodingParams, budget: int) -> Iterator[Step]:
+    def generate(self, prompt_ids: list[int], params: DecodingParams, budget: int) -> Generator[Step, None, None]:
         ids = list(prompt_ids)
         for i in range(budget):
             body = {
@@ -280,14 +336,14 @@ class LlamaCppPython(Dialect):
                 raise ValueError("one logprob per token expected")
             rows = [self._row(tops[p - 1], ids[p], values[p - 1]) for p in range(start, len(ids))]
             if len(values) == n:
-                return rows, END_STEP.logits
+                return rows, END_ROW
             nxt = self._id_of(tokens[n])
             return rows, self._row(tops[n], END if nxt is None else nxt, values[n])
 
         return self._ask("/v1/completions", body, read)
 
 
-class LlamaServer(Dialect):
+class LlamaServer(_Known):
     """llama.cpp's own server (`llama-server`): it generates with top-k logprobs and takes and
     returns token ids, but cannot score given tokens (its /v1/completions refuses `echo`), so
     the measures that need scoring are unavailable, not guessed.
@@ -306,9 +362,9 @@ class LlamaServer(Dialect):
         except RemoteError:
             props = {}
         settings = props.get("default_generation_settings") or {} if isinstance(props, dict) else {}
-        self.context_length = int(settings.get("n_ctx") or (card.get("meta") or {}).get("n_ctx_train") or 4096)
+        self._context_length = int(settings.get("n_ctx") or (card.get("meta") or {}).get("n_ctx_train") or 4096)
         with_bos = self._tokenize("", special=True)
-        self.bos_id = with_bos[0] if with_bos else None
+        self._bos_id = with_bos[0] if with_bos else None
         eos = props.get("eos_token") if isinstance(props, dict) else None
         eos_ids = self._tokenize(eos, special=False) if isinstance(eos, str) and eos else []
         self.eos_id = eos_ids[0] if len(eos_ids) == 1 else None
@@ -334,7 +390,7 @@ class LlamaServer(Dialect):
         top = [(int(e["id"]), float(e["logprob"])) for e in prob.get("top_logprobs") or ()]
         return Step(token, _topk(top, token, float(prob["logprob"])))
 
-    def generate(self, prompt_ids: list[int], params: DecodingParams, budget: int) -> Iterator[Step]:
+    def generate(self, prompt_ids: list[int], params: DecodingParams, budget: int) -> Generator[Step, None, None]:
         body = {
             "prompt": prompt_ids, "n_predict": budget, "stream": True, "n_probs": TOP_K, "return_tokens": True,
             "cache_prompt": True, "temperature": params.temperature, "top_p": params.top_p, "top_k": 0,
@@ -343,9 +399,9 @@ class LlamaServer(Dialect):
         }
         return _one_late(self._stream(body))
 
-    def _stream(self, body: dict) -> Iterator[Step | object]:
+    def _stream(self, body: dict) -> Generator[Step | StreamEnd, None, None]:
         last: Step | None = None
-        last_text = ""
+        last_text: str | None = ""
         for chunk in self.c.stream("/completion", {"model": self.model, **body}):
             try:
                 steps = [self._row(p) for p in chunk.get("completion_probabilities") or ()]
@@ -359,31 +415,28 @@ class LlamaServer(Dialect):
                 if stop_type == "eos":
                     # the end-of-sequence token is streamed too, with empty text: it is not part of the answer
                     streamed = last is not None and (last.id == self.eos_id or (self.eos_id is None and not last_text))
-                    yield EOS_TOKEN if streamed else EOS
+                    yield StreamEnd(eos_streamed=streamed)
                 return
 
     def score(self, ids: Sequence[int], start: int) -> tuple[list[TopK], TopK]:
         raise RemoteError(f"{self.c.url} is llama.cpp's own server, which cannot score given tokens")
 
 
-EOS_TOKEN = object()  # a stream's marker: its last step was the end-of-sequence token itself
-EOS = object()  # a stream's marker: the model ended after its last step
-
-
-def _one_late(stream: Generator[Step | object, None, None]) -> Iterator[Step]:
-    """A server stream's steps, one token late since the last may be the end of sequence: at
-    EOS_TOKEN it is dropped, and END_STEP follows either marker. What arrived before a failure is kept."""
+def _one_late(stream: Generator[Step | StreamEnd, None, None]) -> Generator[Step, None, None]:
+    """A server stream's steps, one token late since the last may be the end of sequence: at a
+    StreamEnd it is dropped when it was the EOS token, and END_STEP follows. What arrived before a
+    failure is kept."""
     held: Step | None = None
     try:
         for item in stream:
-            if item is EOS_TOKEN or item is EOS:
-                if item is EOS and held is not None:
+            if isinstance(item, StreamEnd):
+                if not item.eos_streamed and held is not None:
                     yield held
                 yield END_STEP
                 return
             if held is not None:
                 yield held
-            held = item  # type: ignore[assignment]
+            held = item
     except RemoteError:
         if held is not None:
             yield held
