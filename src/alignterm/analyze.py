@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from .atomic import atomic_write
 from .engine.aggregate import Report
 from .engine.errors import BadInput
+from .engine.events import LoadingStep
 from .engine.prompts import check_query
 from .engine.sources import model_name
 from .engine.values import CancelToken, DecodingParams, ModelSpec
@@ -150,8 +151,8 @@ class _Progress:
         self._tokens = 0
         self._started: float | None = None
 
-    def loading(self, step: str, detail: str = "") -> None:
-        self._bar.update(self._task, description=f"{step} {detail}".strip())
+    def loading(self, step: LoadingStep) -> None:
+        self._bar.update(self._task, description=f"{step.text} {step.source}".strip())
 
     def loaded(self) -> None:
         """The models are loaded: the token rate counts from here."""

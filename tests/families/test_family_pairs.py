@@ -17,6 +17,7 @@ from alignterm.engine.errors import TokenizerMismatch
 from alignterm.engine.loading import load_backend
 from alignterm.engine.values import DecodingParams, ModelSpec
 from alignterm.tui.app import AlignTermApp
+from alignterm.tui.model_host import LoadStep
 
 from ..tui.conftest import run_query, screen_lines, wait_until
 from .build import Family
@@ -107,15 +108,19 @@ def test_loading_reports_the_weights_as_they_load(families):
     assert done == total and int(total) > 0
 
 
-async def test_the_app_loading_line_says_how_far_the_load_is(families, monkeypatch):
+async def test_the_app_loading_line_says_how_far_the_load_is(families):
     family = families["llama3"]
-    steps: list[str] = []
     app = AlignTermApp(ModelSpec(str(family.hf_base), device="cpu"), ModelSpec(str(family.hf_aligned), device="cpu"),
                        "none", DecodingParams(max_new_tokens=8), family.queries[0], monochrome=False)
-    real = app._set_load_step
-    monkeypatch.setattr(app, "_set_load_step", lambda step, detail="": (steps.append(step), real(step, detail)))
-    async with app.run_test(size=(80, 24)) as pilot:
+    shown: list[str] = []  # the status line after each loading step the app handled
+
+    def hook(message) -> None:
+        if isinstance(message, LoadStep):
+            shown.append(message.step.text)
+
+    async with app.run_test(size=(80, 24), message_hook=hook) as pilot:
         await wait_until(pilot, lambda: app.comparator is not None or app.load_error is not None, timeout=300)
-    assert app.load_error is None
-    assert any(s.startswith("loading the base model… Loading weights") for s in steps)
-    assert any(s.startswith("loading the aligned model… Loading weights") for s in steps)
+        assert app.load_error is None
+        assert shown and shown[-1] == app.compare.status_line.detail  # the line draws the last step
+    for side in ("base", "aligned"):
+        assert any(s.startswith(f"loading the {side} model… Loading weights") for s in shown), shown

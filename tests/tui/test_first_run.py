@@ -133,12 +133,12 @@ async def test_each_pane_names_its_own_model_while_loading(make_app, demo_specs)
     from alignterm.engine.loading import load_checked_pair
 
     heard = []
-    load_checked_pair(*demo_specs, progress=lambda step, detail="": heard.append((step, detail)))
+    load_checked_pair(*demo_specs, progress=heard.append)
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         seen = []
-        for step, detail in heard:
-            app.compare._load_step(LoadStep(step, detail))
+        for step in heard:
+            app.compare._load_step(LoadStep(step))
             seen.append((app.pane("base").placeholder, app.pane("aligned").placeholder))
         await pilot.pause()
     base_path, aligned_path = (spec.spec for spec in demo_specs)

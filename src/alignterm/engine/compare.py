@@ -22,6 +22,7 @@ from .events import (
     BareScores,
     ComparisonResult,
     Event,
+    PairProgress,
     RunFinished,
     RunStarted,
     Side,
@@ -143,8 +144,8 @@ class Comparator:
         self._own_rows: tuple[tuple[int, ...], Rows] | None = None
 
     @classmethod
-    def load(cls, base: ModelSpec, aligned: ModelSpec, top_k: int = 10, progress=None) -> Comparator:
-        """Load both models (checking their vocabularies match); `progress(step, detail)` hears each step."""
+    def load(cls, base: ModelSpec, aligned: ModelSpec, top_k: int = 10, progress: PairProgress | None = None) -> Comparator:
+        """Load both models (checking their vocabularies match); `progress` hears each step."""
         b, a, vocab = load_checked_pair(base, aligned, progress)
         return cls(b, a, top_k=top_k, vocab=vocab)
 

@@ -6,6 +6,7 @@ touching a model. Nothing here computes a measure; `engine.shift` and `engine.co
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -16,6 +17,20 @@ Side = Literal["aligned", "base"]
 Category = Literal["unshifted", "marginal", "shifted"]
 SIDES: tuple[Side, Side] = ("aligned", "base")
 CATEGORIES: tuple[Category, Category, Category] = ("unshifted", "marginal", "shifted")
+
+
+@dataclass(frozen=True)
+class LoadingStep:
+    """How far loading a pair is (before any run): `text` for a status line ("loading the base
+    model… Loading weights 3/10"), the side it concerns (None for a step of the pair, such as
+    checking the vocabularies) and, on the step that starts a side, the spec it loads from."""
+
+    text: str
+    side: Side | None = None
+    source: str = ""
+
+
+PairProgress = Callable[[LoadingStep], None]
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 Report = Callable[[str], None]
 
 
+
 def describe(state: dict) -> str:
     """`Loading weights 120/291` or `model-00001-of-00004.safetensors 1.2/4.9 GB`, from a tqdm's format_dict."""
     desc = (state.get("prefix") or "").rstrip(": ")

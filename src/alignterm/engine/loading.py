@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .backend import Backend
+from .events import LoadingStep, PairProgress, Side
 from .sources import resolve_kind
 from .values import ModelSpec
 from .vocab import SharedVocab, shared_vocab
@@ -45,32 +46,31 @@ _LOADERS: dict[str, Callable[[ModelSpec, Callable[[str], None] | None], Backend]
 }
 
 
-def load_pair(base: ModelSpec, aligned: ModelSpec, progress: Callable[[str, str], None] | None = None) -> tuple[Backend, Backend]:
-    """Load both models and check they share a vocabulary; `progress(step, detail)` hears each step."""
+def load_pair(base: ModelSpec, aligned: ModelSpec, progress: PairProgress | None = None) -> tuple[Backend, Backend]:
+    """Load both models and check they share a vocabulary; `progress` hears each step."""
     b, a, _ = load_checked_pair(base, aligned, progress)
     return b, a
 
 
-def _prefixed(say: Callable[[str, str], None], step: str) -> Callable[[str], None]:
-    """An adapter's progress text, heard as part of `step`."""
-    def hear(text: str) -> None:
-        say(f"{step} {text}", "")
+def _load_side(side: Side, spec: ModelSpec, say: PairProgress) -> Backend:
+    """One side of the pair, its adapter's progress heard as that side's loading step."""
+    start = f"loading the {side} model…"
+    say(LoadingStep(start, side, spec.spec))
 
-    return hear
+    def hear(text: str) -> None:
+        say(LoadingStep(f"{start} {text}", side))
+
+    return load_backend(spec, hear)
 
 
 def load_checked_pair(base: ModelSpec, aligned: ModelSpec,
-                      progress: Callable[[str, str], None] | None = None) -> tuple[Backend, Backend, SharedVocab]:
+                      progress: PairProgress | None = None) -> tuple[Backend, Backend, SharedVocab]:
     """`load_pair`, with the vocabulary the two share (engine/vocab.py: SharedVocab)."""
-    def quiet(step: str, detail: str = "") -> None:
+    def quiet(step: LoadingStep) -> None:
         pass
 
     say = progress or quiet
-    loaded = []
-    for model, spec in (("base", base), ("aligned", aligned)):
-        step = f"loading the {model} model…"
-        say(step, spec.spec)
-        loaded.append(load_backend(spec, _prefixed(say, step)))
-    b, a = loaded
-    say("checking the vocabularies match…", "")
+    b = _load_side("base", base, say)
+    a = _load_side("aligned", aligned, say)
+    say(LoadingStep("checking the vocabularies match…"))
     return b, a, shared_vocab(b, a)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 from alignterm.engine.errors import AlignTermError, failure_line
+from alignterm.engine.events import LoadingStep
 from alignterm.engine.values import CancelToken, DecodingParams, ModelSpec
 
 from .inbox import Inbox
@@ -71,11 +72,11 @@ class RunFailed:
 
 
 class LoadStep(Message):
-    """Loading reached a new step (the engine's progress words, and where from)."""
+    """Loading reached a new step (the engine's `LoadingStep`: its words, which side, from where)."""
 
-    def __init__(self, step: str, detail: str = "") -> None:
+    def __init__(self, step: LoadingStep) -> None:
         super().__init__()
-        self.step, self.detail = step, detail
+        self.step = step
 
 
 class Loaded(Message):
@@ -172,10 +173,12 @@ class ModelHost:
         # top of the app, so the first frame is drawn before they load.
         post = self._node.post_message
         try:
-            post(LoadStep("importing torch…"))
+            post(LoadStep(LoadingStep("importing torch…")))
             from alignterm.engine.compare import Comparator
 
-            progress = lambda step, detail: post(LoadStep(step, detail))  # noqa: E731
+            def progress(step: LoadingStep) -> None:
+                post(LoadStep(step))
+
             comparator = Comparator.load(base, aligned, top_k=self.top_k, progress=progress)
             reserve_a_core_for_the_ui()
         except AlignTermError as err:

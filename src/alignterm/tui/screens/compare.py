@@ -165,12 +165,11 @@ class CompareScreen(Screen[None]):
 
     @on(LoadStep)
     def _load_step(self, message: LoadStep) -> None:
-        self.status_line.detail = message.step
-        loading = next((side for side in ("base", "aligned")
-                        if message.step.startswith(f"loading the {side} model")), None)
-        if message.detail and loading is not None:  # a model starts loading: its own pane says from where
-            self.pane(loading).placeholder = f"Loading the {loading} model from {message.detail}…"
-            if loading == "base":
+        self.status_line.detail = message.step.text
+        side = message.step.side
+        if side is not None and message.step.source:  # a model starts loading: its own pane says from where
+            self.pane(side).placeholder = f"Loading the {side} model from {message.step.source}…"
+            if side == "base":
                 self.pane("aligned").placeholder = "Waiting: the aligned model loads after the base model."
             else:
                 self.pane("base").placeholder = "Base model loaded; loading the aligned model…"
