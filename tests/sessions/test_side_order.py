@@ -13,8 +13,12 @@ from pathlib import Path
 
 from rich.console import Console
 
+from alignterm.engine.aggregate import Report
 from alignterm.formats.html import HtmlWriter
-from alignterm.formats.pretty import pooled, render
+from alignterm.formats.pretty import render
+from alignterm.formats.record import aggregate_record
+from alignterm.formats.report_html import report_section
+from alignterm.formats.report_pretty import report as report_view
 from alignterm.sessions import load_session
 from alignterm.sessions.format import session_record
 
@@ -46,7 +50,7 @@ def in_order(text: str, *parts: str) -> bool:
 def test_the_session_page_shows_base_before_aligned():
     html = page([session_record(load_session(V1))])
     assert answers_in_order(html) == [("0", "base"), ("0", "aligned")]
-    assert in_order(html, "<h3>base + URIAL (default)", "<h3>aligned ·")
+    assert in_order(html, "<h3>base + URIAL (default)", "<h3>aligned, coloured under base + URIAL ·")
     assert in_order(html, "base: demo/pair/base", "aligned: demo/pair/aligned")
     assert in_order(html, "<th>base under aligned</th>", "<th>aligned under base</th>", "<th>aligned under bare base</th>")
 
@@ -59,9 +63,11 @@ def test_analyze_html_shows_base_before_aligned_for_every_query(queries, tmp_pat
                    "--format", "html", "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     html = out.read_text()
-    assert answers_in_order(html) == [("0", "base"), ("0", "aligned"), ("1", "base"), ("1", "aligned")]
-    for section in html.split("<section>")[1:]:
-        assert in_order(section, "<h3>base + URIAL", "<h3>aligned ·")
+    assert answers_in_order(html) == [("0", "base"), ("0", "aligned"), ("0", "aligned_bare"), ("1", "base"), ("1", "aligned"), ("1", "aligned_bare")]
+    sections = html.split('<section id="q')[1:]
+    assert len(sections) == 2
+    for section in sections:
+        assert in_order(section, "<h3>base + URIAL", "<h3>aligned")
         assert in_order(section, "<th>base under aligned</th>", "<th>aligned under base</th>")
 
 
@@ -76,4 +82,10 @@ def test_pretty_shows_base_before_aligned():
     text = text_of(render(record))
     assert in_order(text, "Base + URIAL (default)", "Aligned (coloured")
     assert in_order(text, "base | aligned", "aligned | base+URIAL", "aligned | base bare")
-    assert in_order(text_of(pooled([record, record])), "base | aligned", "aligned | base+URIAL", "aligned | base bare")
+    session = load_session(V1)
+    report = Report()
+    for _ in range(2):
+        report.add(session.result)
+    summary = aggregate_record(report.aggregate())
+    assert in_order(text_of(report_view(summary)), "base | aligned", "aligned | base+URIAL", "aligned | base bare")
+    assert in_order(report_section(summary), "base | aligned", "aligned | base+URIAL", "aligned | base bare")

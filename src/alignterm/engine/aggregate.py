@@ -22,11 +22,12 @@ from .shift import closure_of
 from .tally import SideTally
 
 Lens = Literal["bare", "urial", "reverse"]
-LENSES: tuple[Lens, Lens, Lens] = ("bare", "urial", "reverse")
+# base first, as everywhere the two sides are shown (docs/decisions.md, first-run UI choices)
+LENSES: tuple[Lens, Lens, Lens] = ("reverse", "urial", "bare")
 LENS_TITLES: dict[Lens, str] = {
-    "bare": "aligned | base + bare prompt",
-    "urial": "aligned | base + URIAL",
     "reverse": "base | aligned",
+    "urial": "aligned | base+URIAL",
+    "bare": "aligned | base bare",
 }
 # The rank histogram's bins: (label, lowest rank, highest rank or None for no bound).
 RANK_BINS: tuple[tuple[str, int, int | None], ...] = (

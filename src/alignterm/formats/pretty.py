@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..display import visible
+from ..engine.aggregate import LENS_TITLES
 from ..engine.events import CATEGORIES
 from ..themes import DEFAULT_PALETTE
 
@@ -46,9 +47,9 @@ def summary_table(record: dict[str, Any]) -> Table:
     for col in ("", "tokens", *CATEGORIES, "mean KL"):
         table.add_column(col, justify="left" if not col else "right")
     summary = record["summary"]
-    rows = [("base | aligned", summary["base"])]
+    rows = [(LENS_TITLES["reverse"], summary["base"])]
     if "aligned_bare" in summary:
-        rows += [("aligned | base+URIAL", summary["aligned"]), ("aligned | base bare", summary["aligned_bare"])]
+        rows += [(LENS_TITLES["urial"], summary["aligned"]), (LENS_TITLES["bare"], summary["aligned_bare"])]
     else:
         rows.append(("aligned | base", summary["aligned"]))
     for name, s in rows:
