@@ -63,7 +63,7 @@ def test_analyze_html_shows_base_before_aligned_for_every_query(queries, tmp_pat
                    "--format", "html", "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     html = out.read_text()
-    assert answers_in_order(html) == [("0", "base"), ("0", "aligned"), ("0", "aligned_bare"), ("1", "base"), ("1", "aligned"), ("1", "aligned_bare")]
+    assert answers_in_order(html) == [(q, side) for q in "01" for side in ("base", "aligned", "aligned_bare")]
     sections = html.split('<section id="q')[1:]
     assert len(sections) == 2
     for section in sections:
