@@ -3,6 +3,8 @@ test session), a comparison saved as a session, and the app on the loaded pair."
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -65,10 +67,25 @@ def make_app(demo_specs, comparator, demo_query):
 
 
 def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """`alignterm ARGS` in a fresh process, as a user runs it."""
+    """`alignterm ARGS` in a fresh process, as a user runs it: for what only a process shows
+    (its exit status, a signal, an import that fails); `run_main` for everything else."""
     return subprocess.run(
         [sys.executable, "-m", "alignterm", *args], capture_output=True, text=True, timeout=timeout
     )
+
+
+def run_main(*args: str) -> subprocess.CompletedProcess:
+    """`alignterm ARGS` through its entry point in this process (no torch import per call): the exit
+    code `main` returns (or argparse's exit) and what it wrote to stdout and stderr."""
+    from alignterm.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exit_:  # argparse's usage errors
+            code = exit_.code if isinstance(exit_.code, int) else 2
+    return subprocess.CompletedProcess(["alignterm", *args], code, out.getvalue(), err.getvalue())
 
 
 def analyze_records(folder: Path, queries: list[str], *flags: str) -> list[dict]:
@@ -76,7 +93,7 @@ def analyze_records(folder: Path, queries: list[str], *flags: str) -> list[dict]
     qfile = folder / "q.jsonl"
     qfile.write_text("".join(json.dumps({"id": f"q{i}", "query": q}) + "\n" for i, q in enumerate(queries)))
     out = folder / "out.jsonl"
-    proc = run_cli("analyze", "--queries", str(qfile), "-o", str(out), *flags)
+    proc = run_main("analyze", "--queries", str(qfile), "-o", str(out), *flags)
     assert proc.returncode == 0, proc.stderr
     return [json.loads(line) for line in out.read_text().splitlines()]
 

@@ -9,7 +9,7 @@ from transformers import AutoModelForCausalLM
 from alignterm.engine import shift
 from alignterm.engine.demo import ALIGNED_DIR, BASE_DIR
 
-from ..conftest import analyze_records, make_random_model, one_clear_line, run_cli
+from ..conftest import analyze_records, make_random_model, one_clear_line, run_cli, run_main
 
 
 @pytest.fixture(scope="module")
@@ -56,18 +56,18 @@ def test_every_rank_equals_one_recomputed_from_a_plain_forward_pass(analyzed, si
 
 
 def test_urial_none_gives_the_bare_prompt_without_closure(queries):
-    proc = run_cli("analyze", "--query", queries[0], "--urial", "none", "--max-new-tokens", "20", "--format", "jsonl")
+    proc = run_main("analyze", "--query", queries[0], "--urial", "none", "--max-new-tokens", "20", "--format", "jsonl")
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout)
     assert r["urial"] is None and "closure" not in r["summary"]
 
 
 def test_pretty_and_csv_formats(queries, tmp_path):
-    proc = run_cli("analyze", "--query", queries[0], "--max-new-tokens", "20", "--format", "pretty")
+    proc = run_main("analyze", "--query", queries[0], "--max-new-tokens", "20", "--format", "pretty")
     assert proc.returncode == 0, proc.stderr
     assert "Aligned" in proc.stdout and "unshifted" in proc.stdout and "closure" in proc.stdout
     out = tmp_path / "t.csv"
-    proc = run_cli("analyze", "--query", queries[0], "--max-new-tokens", "20", "-o", str(out))
+    proc = run_main("analyze", "--query", queries[0], "--max-new-tokens", "20", "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     lines = out.read_text().splitlines()
     assert lines[0].startswith("query_index,query_id,query,urial,side,lens,position,id") and len(lines) > 2
@@ -79,31 +79,31 @@ def test_missing_model_path_exits_2_with_one_line(tmp_path):
 
 
 def test_empty_query_exits_2_with_one_line():
-    assert "empty" in one_clear_line(run_cli("analyze", "--query", "  "))
+    assert "empty" in one_clear_line(run_main("analyze", "--query", "  "))
 
 
 def test_malformed_jsonl_line_exits_2_naming_the_line(tmp_path):
     f = tmp_path / "q.jsonl"
     f.write_text('{"query": "fine"}\n{"query": oops}\n')
-    assert "line 2" in one_clear_line(run_cli("analyze", "--queries", str(f)))
+    assert "line 2" in one_clear_line(run_main("analyze", "--queries", str(f)))
 
 
 def test_only_one_model_given_exits_2():
-    assert "both --base and --aligned" in one_clear_line(run_cli("analyze", "--query", "hi", "--base", str(BASE_DIR)))
+    assert "both --base and --aligned" in one_clear_line(run_main("analyze", "--query", "hi", "--base", str(BASE_DIR)))
 
 
 def test_zero_max_new_tokens_exits_2():
-    assert "--max-new-tokens" in one_clear_line(run_cli("analyze", "--query", "hi", "--max-new-tokens", "0"))
+    assert "--max-new-tokens" in one_clear_line(run_main("analyze", "--query", "hi", "--max-new-tokens", "0"))
 
 
 def test_mismatched_tokenizers_are_refused(tmp_path):
     other = make_random_model(tmp_path / "other", ["completely different text for another vocabulary"] * 20)
-    line = one_clear_line(run_cli("analyze", "--query", "hi", "--base", str(other), "--aligned", str(ALIGNED_DIR)))
+    line = one_clear_line(run_main("analyze", "--query", "hi", "--base", str(other), "--aligned", str(ALIGNED_DIR)))
     assert "tokenizers differ" in line
 
 
 def test_a_model_without_chat_template_as_aligned_is_refused():
-    line = one_clear_line(run_cli("analyze", "--query", "hi", "--base", str(BASE_DIR), "--aligned", str(BASE_DIR)))
+    line = one_clear_line(run_main("analyze", "--query", "hi", "--base", str(BASE_DIR), "--aligned", str(BASE_DIR)))
     assert "chat template" in line
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from alignterm.engine.demo import ALIGNED_DIR, GGUF_DIR
 
-from ..conftest import make_random_model, one_clear_line, run_cli
+from ..conftest import make_random_model, one_clear_line, run_main
 
 BASE_GGUF = str(GGUF_DIR / "demo-base.q8_0.gguf")
 ALIGNED_GGUF = str(GGUF_DIR / "demo-aligned.q8_0.gguf")
@@ -26,7 +26,7 @@ def _plain_llama_logits(path: str, ids: list[int]) -> np.ndarray:
 
 @pytest.mark.parametrize("base,aligned", [(BASE_GGUF, ALIGNED_GGUF), (BASE_GGUF, str(ALIGNED_DIR))])
 def test_analyze_on_gguf_and_mixed_pairs_gives_ranks_checkable_from_full_logits(queries, base, aligned):
-    proc = run_cli("analyze", "--query", queries[2], "--base", base, "--aligned", aligned,
+    proc = run_main("analyze", "--query", queries[2], "--base", base, "--aligned", aligned,
                    "--max-new-tokens", "40", "--format", "jsonl")
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout)
@@ -42,7 +42,7 @@ def test_analyze_on_gguf_and_mixed_pairs_gives_ranks_checkable_from_full_logits(
 def test_a_text_file_named_gguf_is_refused(tmp_path):
     fake = tmp_path / "model.gguf"
     fake.write_text("this is not a model\n")
-    line = one_clear_line(run_cli("analyze", "--query", "hi", "--base", str(fake), "--aligned", ALIGNED_GGUF))
+    line = one_clear_line(run_main("analyze", "--query", "hi", "--base", str(fake), "--aligned", ALIGNED_GGUF))
     assert "not a GGUF file" in line
 
 
@@ -50,19 +50,19 @@ def test_a_truncated_gguf_is_refused(tmp_path):
     data = (GGUF_DIR / "demo-base.q8_0.gguf").read_bytes()
     cut = tmp_path / "cut.gguf"
     cut.write_bytes(data[: len(data) // 3])
-    line = one_clear_line(run_cli("analyze", "--query", "hi", "--base", str(cut), "--aligned", ALIGNED_GGUF))
+    line = one_clear_line(run_main("analyze", "--query", "hi", "--base", str(cut), "--aligned", ALIGNED_GGUF))
     assert "cannot load" in line and "cut.gguf" in line
 
 
 def test_a_context_smaller_than_the_prompt_is_refused():
-    line = one_clear_line(run_cli("analyze", "--query", "hi", "--base", BASE_GGUF, "--aligned", ALIGNED_GGUF,
+    line = one_clear_line(run_main("analyze", "--query", "hi", "--base", BASE_GGUF, "--aligned", ALIGNED_GGUF,
                                    "--n-ctx", "64"))
     assert "context" in line
 
 
 def test_a_gguf_with_another_vocabulary_is_refused(tmp_path):
     other = make_random_model(tmp_path / "other", ["another vocabulary entirely"] * 20)
-    line = one_clear_line(run_cli("analyze", "--query", "hi", "--base", BASE_GGUF, "--aligned", str(other)))
+    line = one_clear_line(run_main("analyze", "--query", "hi", "--base", BASE_GGUF, "--aligned", str(other)))
     assert "tokenizers differ" in line
 
 

@@ -8,7 +8,7 @@ import pytest
 from alignterm.display import visible
 from alignterm.engine.samples import SAMPLE_SIDES as SIDES
 
-from ..conftest import analyze_records, one_clear_line, run_cli
+from ..conftest import analyze_records, one_clear_line, run_main
 
 TRICKY = "<script>alert(1)</script> Tell me about Kasla & co."
 
@@ -36,14 +36,14 @@ def test_one_record_per_query_with_samples_and_measures(jsonl, queries):
 
 def test_html_report_is_self_contained_and_escapes_model_text(tmp_path):
     out = tmp_path / "report.html"
-    proc = run_cli("analyze", "--query", TRICKY, "--samples", "2", "--max-new-tokens", "30", "-o", str(out))
+    proc = run_main("analyze", "--query", TRICKY, "--samples", "2", "--max-new-tokens", "30", "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     page = out.read_text()
     assert page.startswith("<!doctype html>") and page.rstrip().endswith("</html>")
     assert "<script" not in page and "http://" not in page and "https://" not in page
     assert html.escape(TRICKY) in page and 'class="heat"' in page
     jsonl = tmp_path / "same.jsonl"
-    assert run_cli("analyze", "--query", TRICKY, "--samples", "2", "--max-new-tokens", "30", "-o", str(jsonl)).returncode == 0
+    assert run_main("analyze", "--query", TRICKY, "--samples", "2", "--max-new-tokens", "30", "-o", str(jsonl)).returncode == 0
     record = json.loads(jsonl.read_text())
     for side in SIDES:
         for s in record["samples"][side]:
@@ -51,7 +51,7 @@ def test_html_report_is_self_contained_and_escapes_model_text(tmp_path):
 
 
 def test_pretty_is_a_compact_table():
-    proc = run_cli("analyze", "--query", "What is the Kodo?", "--samples", "2", "--max-new-tokens", "20",
+    proc = run_main("analyze", "--query", "What is the Kodo?", "--samples", "2", "--max-new-tokens", "20",
                    "--format", "pretty", "--urial", "none", "--hint", "black lizard")
     assert proc.returncode == 0, proc.stderr
     assert "Jaccard within" in proc.stdout and "base+bare+hint" in proc.stdout and "hint: black lizard" in proc.stdout
@@ -66,5 +66,5 @@ def test_pretty_is_a_compact_table():
     (["--samples", "2", "--hint", " "], "--hint is empty"),
 ])
 def test_bad_samples_flags_are_one_clear_line(args, message, tmp_path):
-    proc = run_cli("analyze", "--query", "What is the Kodo?", *(a.format(tmp=tmp_path) for a in args))
+    proc = run_main("analyze", "--query", "What is the Kodo?", *(a.format(tmp=tmp_path) for a in args))
     assert message in one_clear_line(proc)

@@ -17,7 +17,7 @@ from alignterm.engine.values import DecodingParams
 from alignterm.formats.html import HtmlWriter
 from alignterm.sessions.format import session_record
 
-from ..conftest import run_cli
+from ..conftest import run_main
 from .test_format import awkward
 
 
@@ -109,7 +109,7 @@ def test_the_exported_page_shows_the_sessions_tokens_and_classes(demo_session, t
 
 def test_analyze_format_html_opens_in_chromium(comparator, queries, tmp_path):
     out = tmp_path / "analyze.html"
-    proc = run_cli("analyze", "--query", queries[1], "--max-new-tokens", "16", "--device", "cpu",
+    proc = run_main("analyze", "--query", queries[1], "--max-new-tokens", "16", "--device", "cpu",
                    "--format", "html", "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     expected = comparator.compare(ComparisonRequest(queries[1], load_urial("default"),

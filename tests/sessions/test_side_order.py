@@ -22,7 +22,7 @@ from alignterm.formats.report_pretty import report as report_view
 from alignterm.sessions import load_session
 from alignterm.sessions.format import session_record
 
-from ..conftest import run_cli
+from ..conftest import run_main
 
 V1 = Path(__file__).parent / "data" / "session-v1.yaml"
 
@@ -59,7 +59,7 @@ def test_analyze_html_shows_base_before_aligned_for_every_query(queries, tmp_pat
     out = tmp_path / "page.html"
     qfile = tmp_path / "q.jsonl"
     qfile.write_text("".join(json.dumps({"query": q}) + "\n" for q in queries[:2]))
-    proc = run_cli("analyze", "--queries", str(qfile), "--max-new-tokens", "4", "--device", "cpu",
+    proc = run_main("analyze", "--queries", str(qfile), "--max-new-tokens", "4", "--device", "cpu",
                    "--format", "html", "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     html = out.read_text()
