@@ -138,7 +138,8 @@ class SentenceEmbedder:
         except ImportError:
             raise BadInput(EMBED_INSTALL_HINT) from None
         try:
-            self._model = SentenceTransformer(path, device="cpu")
+            # float32 whatever the folder was saved in: half precision on the CPU is slow and imprecise
+            self._model = SentenceTransformer(path, device="cpu", model_kwargs={"dtype": "float32"})
         except (OSError, ValueError, RuntimeError) as err:  # a wrong or unreadable path: one line
             raise ModelLoadError(f"cannot load embedder {path}: {(str(err) or repr(err)).splitlines()[0]}") from None
         self.name = path
