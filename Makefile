@@ -7,9 +7,13 @@ BIN := $(VENV)/bin
 # The CPU wheel of torch on this kind of machine; on a CUDA box: make TORCH="torch" demo
 TORCH ?= torch==2.13.0
 CORE := $(VENV)/.installed-core
-# llama-cpp-python compiles from source (about 6 minutes on 2 cores, then cached by pip);
-# only the tests need it, so `make demo` does not wait for it.
+# llama-cpp-python compiles from source (about 6 minutes on 2 cores); only the tests need it,
+# so `make demo` does not wait for it.
 DEV := $(VENV)/.installed-dev
+# llama.cpp for a portable x86-64 (AVX2), not -march=native: a native build on a CPU with AMX
+# crashed on Q8_0 files (docs/decisions.md); built without pip's cache, so a native wheel built
+# here before is not reused. On a CUDA box: make LLAMA_CMAKE_ARGS="-DGGML_CUDA=on" ...
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
 .PHONY: demo test bench clean chromium
 
@@ -21,7 +25,8 @@ $(CORE): pyproject.toml
 	touch $@
 
 $(DEV): $(CORE)
-	$(BIN)/pip install --quiet -e ".[dev,gguf]"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet --no-cache-dir "llama-cpp-python[server]>=0.3.36"
+	$(BIN)/pip install --quiet -e ".[dev,gguf,embed]"
 	touch $@
 
 demo: $(CORE)

@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from . import aggregate, common, compare_overhead, rescore, samples, scaling, soak, ui
+from . import aggregate, common, compare_overhead, cuda, rescore, samples, scaling, soak, ui
 
 SUITES = {
     "hf": compare_overhead.hf,
@@ -14,13 +14,14 @@ SUITES = {
     "ui": ui.run,
     "report": aggregate.run,
     "soak": soak.run,  # minutes long: only when named
+    "cuda": cuda.run,  # a GPU box only (docs/gpu.md): only when named
 }
-DEFAULT = [name for name in SUITES if name != "soak"]
+DEFAULT = [name for name in SUITES if name not in ("soak", "cuda")]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("suites", nargs="*", help=f"some of {', '.join(SUITES)} (default: all but soak)")
+    parser.add_argument("suites", nargs="*", help=f"some of {', '.join(SUITES)} (default: all but soak and cuda)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     unknown = set(args.suites) - set(SUITES)

@@ -51,7 +51,7 @@ def raw_transformers(base, aligned, a_prompt, b_prompt, a_gen, b_gen, a_len, b_l
     from transformers import GenerationConfig
 
     def gen(model, prompt, n):
-        x = torch.tensor([prompt])
+        x = torch.tensor([prompt], device=model.device)
         cfg = GenerationConfig(max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=0)
         return model.generate(x, attention_mask=torch.ones_like(x), generation_config=cfg,
                               return_dict_in_generate=True, output_logits=True).sequences[0, len(prompt):].tolist()
@@ -59,8 +59,8 @@ def raw_transformers(base, aligned, a_prompt, b_prompt, a_gen, b_gen, a_len, b_l
     with torch.inference_mode():
         a_ids = gen(aligned, a_prompt, a_gen)[:a_len]
         b_ids = gen(base, b_prompt, b_gen)[:b_len]
-        base(input_ids=torch.tensor([b_prompt + a_ids])).logits.float()
-        aligned(input_ids=torch.tensor([a_prompt + b_ids])).logits.float()
+        base(input_ids=torch.tensor([b_prompt + a_ids], device=base.device)).logits.float()
+        aligned(input_ids=torch.tensor([a_prompt + b_ids], device=aligned.device)).logits.float()
 
 
 def raw_llama(base, aligned, a_prompt, b_prompt, a_gen, b_gen, a_len, b_len) -> None:

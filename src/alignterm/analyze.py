@@ -152,6 +152,8 @@ class _Progress:
         self._started: float | None = None
 
     def loading(self, step: LoadingStep) -> None:
+        if step.warning:  # said whether or not the bar is drawn, like the vocabulary note
+            print(f"alignterm: warning: {step.text}", file=sys.stderr)
         self._bar.update(self._task, description=f"{step.text} {step.source}".strip())
 
     def loaded(self) -> None:

@@ -13,8 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .analyze import FORMATS
+from .engine.devices import DEVICE_HELP, check_device_form
 from .engine.errors import AlignTermError, BadInput, is_out_of_memory
-from .engine.values import BACKENDS, DEVICES, DTYPES, CancelToken, DecodingParams, ModelSpec
+from .engine.values import BACKENDS, DTYPES, QUANTIZE, CancelToken, DecodingParams, ModelSpec
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,13 +25,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"alignterm: error: {message} (see {self.prog} --help)\n")
 
 
+def _device(text: str) -> str:
+    try:
+        return check_device_form(text)
+    except BadInput as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def _model_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("models (default: the bundled demo pair)")
     g.add_argument("--base", metavar="PATH|ID|URL", help="base model: HF folder, hub id, .gguf file or http URL")
     g.add_argument("--aligned", metavar="PATH|ID|URL", help="aligned (chat-tuned) sibling of the base model")
     g.add_argument("--backend", choices=BACKENDS, default="auto")
-    g.add_argument("--device", choices=DEVICES, default="auto")
+    g.add_argument("--device", type=_device, default="auto", metavar="DEVICE", help=f"where both models run: {DEVICE_HELP}")
+    g.add_argument("--base-device", type=_device, metavar="DEVICE", help="the base model's device (overrides --device)")
+    g.add_argument("--aligned-device", type=_device, metavar="DEVICE", help="the aligned model's device (overrides --device)")
     g.add_argument("--dtype", choices=DTYPES, default="auto")
+    g.add_argument("--quantize", choices=QUANTIZE, default=None,
+                   help="HF models on CUDA: linear layers in 8 or 4 bits (bitsandbytes: pip install 'alignterm[quant]')")
     g.add_argument("--n-gpu-layers", type=int, default=None, metavar="N",
                    help="GGUF: layers to offload to the GPU (default: all, when llama.cpp has GPU support)")
     g.add_argument("--n-ctx", type=int, default=None, metavar="N", help="GGUF: context size (default: the model's, <= 4096)")
@@ -100,11 +112,12 @@ def model_specs(args: argparse.Namespace) -> tuple[ModelSpec, ModelSpec]:
         # not echoed: what was typed may be the key itself, and the spec is written into session files
         raise BadInput("--api-key-env takes the NAME of an environment variable holding the key "
                        "(e.g. OPENAI_API_KEY), never the key itself")
-    common = dict(backend=args.backend, device=args.device, dtype=args.dtype,
+    common = dict(backend=args.backend, dtype=args.dtype, quantize=args.quantize,
                   trust_remote_code=args.trust_remote_code, n_gpu_layers=args.n_gpu_layers, n_ctx=args.n_ctx,
                   api_key_env=args.api_key_env, timeout=args.timeout)
-    return (ModelSpec(base, served_name=args.base_model, **common),
-            ModelSpec(aligned, chat_template=args.chat_template, served_name=args.aligned_model, **common))
+    return (ModelSpec(base, device=args.base_device or args.device, served_name=args.base_model, **common),
+            ModelSpec(aligned, device=args.aligned_device or args.device, chat_template=args.chat_template,
+                      served_name=args.aligned_model, **common))
 
 
 def decoding(args: argparse.Namespace) -> DecodingParams:

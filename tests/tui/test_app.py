@@ -80,6 +80,21 @@ async def test_stats_bar_shows_the_engine_summary_for_the_same_query(make_app, c
         assert f"closure {closure}" in lines[2]
 
 
+async def test_gpu_memory_shows_only_for_models_on_cuda(make_app, comparator):
+    """The demo pair is on the CPU: no memory figure; told one (what engine/devices.py reads on
+    CUDA), the bar's last line shows it."""
+    from alignterm.engine.devices import DeviceMemory
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await run_query(pilot)
+        assert comparator.base.devices == comparator.aligned.devices == {"cpu"}
+        assert app.stats.gpu_memory == () and "GB" not in app.stats.plain_lines()[2]
+        app.stats.gpu_memory = (DeviceMemory("cuda:0", int(15.3e9), int(80e9)),)
+        await pilot.pause()
+        assert app.stats.plain_lines()[2].endswith("cuda:0 15.3/80 GB")
+
+
 def _segments(pane: AnswerPane):
     for y in range(pane.line_count):
         for segment in pane.render_answer_line(y):

@@ -208,6 +208,8 @@ class Backend(Protocol):
     samples_locally: bool
     # answer tokens a live run scores per call: 1 with a local KV cache; a server re-reads the context per call
     score_chunk: int
+    # the torch devices holding its weights, for the GPU memory line (empty: torch holds none — llama.cpp, a server)
+    devices: frozenset[str]
 
     def generate(self, prompt_ids: Sequence[int], params: DecodingParams) -> Generator[Step, None, None]:
         """Yield tokens one at a time until the consumer stops iterating or the budget ends; closing the

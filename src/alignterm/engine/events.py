@@ -23,11 +23,13 @@ CATEGORIES: tuple[Category, Category, Category] = ("unshifted", "marginal", "shi
 class LoadingStep:
     """How far loading a pair is (before any run): `text` for a status line ("loading the base
     model… Loading weights 3/10"), the side it concerns (None for a step of the pair, such as
-    checking the vocabularies) and, on the step that starts a side, the spec it loads from."""
+    checking the vocabularies) and, on the step that starts a side, the spec it loads from.
+    A `warning` is worth more than a passing status line (the pair will barely fit in memory)."""
 
     text: str
     side: Side | None = None
     source: str = ""
+    warning: bool = False
 
 
 PairProgress = Callable[[LoadingStep], None]

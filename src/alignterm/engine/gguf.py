@@ -8,7 +8,7 @@ context at once without loading the file twice.
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .backend import CachedScorer, OneSampleAtATime, TokenizerBase
+from .devices import check_device_form
 from .errors import BadInput, ModelLoadError
 from .prompts import read_chat_template
 from .sampling import generate_with
@@ -28,6 +29,13 @@ if TYPE_CHECKING:
 INSTALL_HINT = "the GGUF backend needs llama-cpp-python: pip install 'alignterm[gguf]'"
 DEFAULT_MAX_CTX = 4096
 GGUF_MAGIC = b"GGUF"
+
+
+def _layers_line(metadata: dict[str, str], n_gpu_layers: int, gpu: bool) -> str:
+    """`32 of 32 layers on the GPU`, as llama.cpp placed them (n_gpu_layers < 0: all)."""
+    layers = int(metadata.get(f"{metadata.get('general.architecture')}.block_count", 0))
+    on_gpu = layers if n_gpu_layers < 0 else min(n_gpu_layers, layers)
+    return f"{on_gpu} of {layers} layers on the GPU" + ("" if gpu else " (this llama-cpp-python has no GPU support)")
 
 
 def _llama_cpp():
@@ -171,6 +179,7 @@ class GGUFBackend(OneSampleAtATime):
     can_score = True
     samples_locally = True
     score_chunk = 1
+    devices: frozenset[str] = frozenset()  # llama.cpp holds its own memory, not torch
 
     def __init__(self, name: str, llm, tokenizer: GGUFTokenizer) -> None:
         self.name = name
@@ -182,15 +191,21 @@ class GGUFBackend(OneSampleAtATime):
         self._embed_ctx: LlamaContext | None = None  # made on the first embed(): llama.cpp needs embeddings on for hidden states
 
     @classmethod
-    def load(cls, spec: ModelSpec) -> GGUFBackend:
-        """Load a .gguf; all layers on the GPU when llama.cpp was built with GPU support."""
+    def load(cls, spec: ModelSpec, progress: Callable[[str], None] | None = None) -> GGUFBackend:
+        """Load a .gguf; all layers on the GPU when llama.cpp was built with GPU support (`cuda:N`: that
+        GPU alone; otherwise llama.cpp spreads them over every GPU). `progress` hears how many went there."""
         path = check_gguf_file(spec.spec)
         llama_cpp = _llama_cpp()
-        if spec.device == "cuda" and not llama_cpp.llama_supports_gpu_offload():
-            raise BadInput("--device cuda: this llama-cpp-python was built without GPU support (see the README)")
+        gpu = llama_cpp.llama_supports_gpu_offload()
+        check_device_form(spec.device)
+        if spec.device not in ("auto", "cpu") and not gpu:
+            raise BadInput(f"--device {spec.device}: this llama-cpp-python was built without GPU support (see the README)")
         n_gpu_layers = spec.n_gpu_layers
         if n_gpu_layers is None:
-            n_gpu_layers = -1 if spec.device != "cpu" and llama_cpp.llama_supports_gpu_offload() else 0
+            n_gpu_layers = -1 if spec.device != "cpu" and gpu else 0
+        one_gpu = spec.device.startswith("cuda:")
+        placement = {"main_gpu": int(spec.device.partition(":")[2]), "split_mode": llama_cpp.LLAMA_SPLIT_MODE_NONE} \
+            if one_gpu else {}
         template = read_chat_template(spec.chat_template) if spec.chat_template else None
         try:
             train_ctx = _train_context(path)
@@ -204,10 +219,13 @@ class GGUFBackend(OneSampleAtATime):
                 # here when another process was busy)
                 logits_all=False,
                 verbose=False,
+                **placement,
             )
         except (ValueError, RuntimeError, OSError) as err:
             raise ModelLoadError(f"cannot load {spec.spec}: {str(err).splitlines()[0]} (a truncated or corrupt file?)") from None
         template = template or llm.metadata.get("tokenizer.chat_template")
+        if progress is not None:
+            progress(_layers_line(llm.metadata, n_gpu_layers if gpu else 0, gpu))
         return cls(spec.spec, llm, GGUFTokenizer(llm, template))
 
     def scorer(self) -> GGUFScorer:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import re
 from collections.abc import Generator, Sequence
-from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
 from .backend import CachedScorer, TokenizerBase
+from .devices import SPREAD, resolve_device
 from .errors import AlignTermError, BadInput, ModelLoadError, OutOfMemory, is_out_of_memory
+from .events import Side
 from .load_progress import Report, transformers_progress
+from .memory import Placement, hub_tensors, safetensors_tensors, weight_bytes
 from .prompts import read_chat_template
 from .sampling import generate_with
 from .sources import existing_path, looks_like_hub_id
@@ -31,27 +36,10 @@ EOG_NAMES = frozenset({
 
 
 
-def pick_device(requested: str) -> str:
-    """The torch device for --device, refusing a device this machine lacks."""
-    if requested == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        if torch.backends.mps.is_available():
-            return "mps"
-        return "cpu"
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise BadInput("--device cuda: torch sees no CUDA GPU on this machine (try --device cpu)")
-    if requested == "mps" and not torch.backends.mps.is_available():
-        raise BadInput("--device mps: this torch build has no MPS support here (try --device cpu)")
-    if requested not in ("cpu", "cuda", "mps"):
-        raise BadInput(f"unknown device {requested!r} (choose from auto, cpu, cuda, mps)")
-    return requested
-
-
 def pick_dtype(requested: str, device: str) -> torch.dtype:
     """float32 on CPU (fast and exact there), bfloat16/float16 on accelerators, unless told."""
     if requested == "auto":
-        if device == "cuda":
+        if device.startswith("cuda") or device == SPREAD:
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.float16 if device == "mps" else torch.float32
     try:
@@ -75,6 +63,7 @@ def _source(spec: str) -> str:
     return spec
 
 
+@functools.cache  # a success only (a failure raises): the memory check and the load both ask
 def _check_hub(repo: str) -> None:
     """A hub id must be in the local cache or known to the hub, found out in seconds: transformers
     itself retries an unreachable hub for about a minute, printing a line per retry."""
@@ -97,6 +86,30 @@ def _check_hub(repo: str) -> None:
                              "(or it is private: log in with `hf auth login`)") from None
     except Exception:  # the network's many errors (DNS, refused, timeout, proxy) all mean the same here
         raise unreachable from None
+
+
+def _cached_folder(repo: str) -> Path | None:
+    """The local snapshot folder of a hub id already in the Hugging Face cache."""
+    from huggingface_hub import try_to_load_from_cache
+
+    config = try_to_load_from_cache(repo, "config.json")
+    return Path(config).parent if isinstance(config, str) else None
+
+
+def quantization(spec: ModelSpec, device: str, dtype: torch.dtype):
+    """transformers' BitsAndBytesConfig for --quantize (None without it), or one line saying what is missing."""
+    if spec.quantize is None:
+        return None
+    if not (device.startswith("cuda") or device == SPREAD):
+        raise BadInput(f"--quantize {spec.quantize} needs a CUDA GPU (bitsandbytes), and {spec.spec} is to load on "
+                       f"{device}: on the CPU use GGUF files (--backend gguf), which come quantized")
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise BadInput(f"--quantize {spec.quantize} needs bitsandbytes: pip install 'alignterm[quant]'")
+    from transformers import BitsAndBytesConfig
+
+    if spec.quantize == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype)
 
 
 class HFTokenizer(TokenizerBase):
@@ -129,13 +142,13 @@ class HFTokenizer(TokenizerBase):
             return bytes(self._byte_of[c] for c in token)
         return token.replace("\u2581", " ").encode()
 
-    @cached_property
+    @functools.cached_property
     def _byte_of(self) -> dict[str, int]:
         from transformers.convert_slow_tokenizer import bytes_to_unicode
 
         return {c: b for b, c in bytes_to_unicode().items()}
 
-    @cached_property
+    @functools.cached_property
     def _byte_level(self) -> bool:
         decoder = getattr(getattr(self._tok, "backend_tokenizer", None), "decoder", None)
         return decoder is not None and b'"ByteLevel"' in decoder.__getstate__()
@@ -210,28 +223,54 @@ class HFBackend:
         self.chat_template = tokenizer.chat_template
         cfg = model.config
         self.context_length = int(getattr(cfg, "max_position_embeddings", 0) or 2048)
+        placed = getattr(model, "hf_device_map", None) or {"": model.device}  # a spread model's map
+        self.devices = frozenset(str(torch.device("cuda", d) if isinstance(d, int) else torch.device(d))
+                                 for d in placed.values())
+
+    @classmethod
+    def placement(cls, spec: ModelSpec, side: Side) -> Placement | None:
+        """Where the model will load and the memory its weights will take there, from its safetensors
+        headers (engine/memory.py); None when the weights' sizes cannot be known before loading."""
+        source = _source(spec.spec)
+        device = resolve_device(spec.device, side)
+        dtype = pick_dtype(spec.dtype, device)
+        quantization(spec, device, dtype)
+        local = existing_path(source)
+        folder = local or _cached_folder(source)
+        tensors = safetensors_tensors(folder) if folder is not None else None
+        if tensors is None and local is None:
+            tensors = hub_tensors(source)
+        if tensors is None:
+            return None
+        what = {"8bit": "8-bit", "4bit": "4-bit"}.get(spec.quantize or "", str(dtype).removeprefix("torch."))
+        return Placement(side, device, weight_bytes(tensors, dtype.itemsize, spec.quantize), what)
 
     @classmethod
     def load(cls, spec: ModelSpec, progress: Report | None = None) -> HFBackend:
-        """Load a folder or hub id; errors become one-line ModelLoadErrors. `progress(text)` hears
-        how far the download and the weight loading are."""
+        """Load a folder or hub id straight onto its device(s) (transformers' `device_map`); errors
+        become one-line ModelLoadErrors. `progress(text)` hears how far the download and the weight
+        loading are."""
         from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
         from transformers.utils import logging as hf_logging
 
         hf_logging.set_verbosity_error()  # progress bars and warnings would garble the terminal
         hf_logging.disable_progress_bar()
         source = _source(spec.spec)
-        device = pick_device(spec.device)
+        device = resolve_device(spec.device)
         dtype = pick_dtype(spec.dtype, device)
+        quantized = quantization(spec, device, dtype)
         template = read_chat_template(spec.chat_template) if spec.chat_template else None
         try:
             tok = AutoTokenizer.from_pretrained(source, trust_remote_code=spec.trust_remote_code)
             with transformers_progress(progress) as tqdm_class:
                 model = AutoModelForCausalLM.from_pretrained(
-                    source, dtype=dtype, trust_remote_code=spec.trust_remote_code, tqdm_class=tqdm_class
+                    source, dtype=dtype, trust_remote_code=spec.trust_remote_code, tqdm_class=tqdm_class,
+                    # the CPU is where from_pretrained puts weights by itself; elsewhere they go straight
+                    # to the device, never through host RAM first ("auto": spread over every GPU)
+                    device_map=None if device == "cpu" else ("auto" if device == SPREAD else device),
+                    quantization_config=quantized,
                 )
-            # transformers wraps PreTrainedModel.to in a decorator whose stub mypy reads as unbound
-            model.to(device).eval()  # type: ignore[arg-type]
+            model.eval()
         except Exception as err:  # transformers raises many types; the user needs the one line
             raise _load_error(spec, device, err) from None
         eos = {tok.eos_token_id} | {i for i, t in tok.added_tokens_decoder.items() if t.special and t.content in EOG_NAMES}
@@ -266,7 +305,8 @@ class HFBackend:
         cache = out.cache
         cache.batch_repeat_interleave(len(seeds))
         logits = out.logits[0, -1].float().expand(len(seeds), -1)
-        gens = [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
+        # logits come out on the output layer's device: the last GPU of a spread model
+        gens = [torch.Generator(device=logits.device).manual_seed(seed) for seed in seeds]
         histories = [list(prompt_ids) for _ in seeds]
         vocab = self.tokenizer.vocab_size  # padded output rows are not tokens
         for i in range(budget):
@@ -293,7 +333,7 @@ def _load_error(spec: ModelSpec, device: str, err: Exception) -> AlignTermError:
     text = str(err)
     if is_out_of_memory(err):
         return OutOfMemory(f"out of memory while loading {spec.spec} on {device} "
-                           "(try a smaller --dtype or a smaller model)")
+                           "(try a smaller --dtype, --quantize 8bit, GGUF files or another device)")
     if "custom code" in text or "trust_remote_code" in text:
         return ModelLoadError(f"{spec.spec} ships its own Python code (auto_map in its config), which alignterm "
                               "does not run by default: read that code, then pass --trust-remote-code to allow it")

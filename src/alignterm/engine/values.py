@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # torch stays a lazy import: the TUI must paint before it loa
     import torch
 
 BACKENDS = ("auto", "hf", "gguf", "remote")
-DEVICES = ("auto", "cpu", "cuda", "mps")
+QUANTIZE = ("8bit", "4bit")  # --quantize: bitsandbytes on the HF path (CUDA only)
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
@@ -25,8 +25,9 @@ class ModelSpec:
 
     spec: str
     backend: str = "auto"
-    device: str = "auto"
+    device: str = "auto"  # engine/devices.py: auto, cpu, mps, cuda, cuda:N or gpus
     dtype: str = "auto"
+    quantize: str | None = None  # HF: "8bit" or "4bit" (bitsandbytes); None = the dtype's full weights
     trust_remote_code: bool = False
     chat_template: str | None = None  # a Jinja file that overrides the tokenizer's template
     n_gpu_layers: int | None = None  # GGUF: None = all layers when llama.cpp has GPU support

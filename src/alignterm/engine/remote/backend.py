@@ -107,6 +107,7 @@ class RemoteBackend(OneSampleAtATime):
     # each scoring call re-sends the whole context (its one KV slot also serves the other side's
     # generation), so a live run scores this many tokens per call, not one
     score_chunk = 8
+    devices: frozenset[str] = frozenset()  # the model lives on the server
 
     def __init__(self, name: str, dialect: Dialect, tokenizer: RemoteTokenizer, context_length: int) -> None:
         self.name = name

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from ..app import AlignTermApp
 
 PROMPT = "Type a query and press Enter."
+GPU_MEMORY_EVERY_S = 2.0
 
 
 class CompareScreen(Screen[None]):
@@ -165,6 +166,8 @@ class CompareScreen(Screen[None]):
 
     @on(LoadStep)
     def _load_step(self, message: LoadStep) -> None:
+        if message.step.warning:  # worth more than a passing status line: it stays a while
+            self.notify(message.step.text, title="Memory", severity="warning", timeout=20)
         self.status_line.detail = message.step.text
         side = message.step.side
         if side is not None and message.step.source:  # a model starts loading: its own pane says from where
@@ -180,12 +183,21 @@ class CompareScreen(Screen[None]):
             return
         if message.comparator.vocab.notice:
             self.notify(message.comparator.vocab.notice, severity="warning", timeout=15)
+        devices = message.comparator.base.devices | message.comparator.aligned.devices
+        if any(d.startswith("cuda") for d in devices):  # torch's counters, read every few seconds
+            self.set_interval(GPU_MEMORY_EVERY_S, lambda: self._show_gpu_memory(devices))
+            self._show_gpu_memory(devices)
         self._set_placeholders(PROMPT)
         self.state = self._at_rest()
         self._app.refresh_bindings()
         if self._pending_query is not None:
             query, self._pending_query = self._pending_query, None
             self.start_run(query)
+
+    def _show_gpu_memory(self, devices: frozenset[str]) -> None:
+        from alignterm.engine.devices import cuda_memory
+
+        self.stats.gpu_memory = tuple(cuda_memory(devices))
 
     @on(LoadFailed)
     def _load_failed(self, message: LoadFailed) -> None:

@@ -18,6 +18,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from alignterm.engine.devices import DeviceMemory
 from alignterm.engine.events import CATEGORIES, SideSummary, Summary, TokenEvent
 from alignterm.engine.tally import SideTally
 
@@ -60,6 +61,7 @@ class StatsBar(Static):
     lens: reactive[str] = reactive("bare", init=False)  # which scoring the Aligned row shows (the app's lens)
     monochrome: reactive[bool] = reactive(False, init=False)
     rescoring: reactive[bool] = reactive(False, init=False)
+    gpu_memory: reactive[tuple[DeviceMemory, ...]] = reactive((), init=False)  # on CUDA only: the models' GPUs
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -68,7 +70,7 @@ class StatsBar(Static):
         self.closure: float | None = None
 
     def on_mount(self) -> None:
-        for name in ("urial_label", "base_label", "lens", "monochrome", "rescoring"):
+        for name in ("urial_label", "base_label", "lens", "monochrome", "rescoring", "gpu_memory"):
             self.watch(self, name, self._redraw, init=False)
         self._redraw()
 
@@ -183,6 +185,8 @@ class StatsBar(Static):
                         style=self._shifted_style(self.aligned_bare.shifted))
             line.append(" → URIAL ")
             line.append(f"{aligned.share('shifted') * 100:.1f}%", style=self._shifted_style(aligned.shifted))
+        for gpu in self.gpu_memory:
+            line.append(f"  {gpu.device} {gpu.used / 1e9:.1f}/{gpu.total / 1e9:.0f} GB", style="dim")
         return line
 
     def _redraw(self) -> None:
