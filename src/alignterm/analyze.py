@@ -98,9 +98,9 @@ def pick_format(fmt: str | None, out: Path | None) -> str:
 def records(job: AnalyzeJob, progress: _Progress, report: Report) -> Iterator[dict[str, Any]]:
     """Load the pair once, then compare each query; yields architecture §3 records and adds each
     comparison to `report`."""
+    from .engine.ablation import ablate
     from .engine.compare import Comparator, ComparisonRequest
     from .engine.prompts import load_urial, urial_name
-    from .engine.ablation import ablate
     from .formats.record import ablation_record, result_record
 
     urial_text = load_urial(job.urial)
