@@ -57,8 +57,8 @@ class Ablation:
     scores: tuple[VariantScore, ...]
 
     def score(self, name: str) -> VariantScore:
-        """The score of the variant called `name`."""
-        return next(s for s in self.scores if s.name == name)
+        """The score of the variant called `name` (KeyError for a variant this prompt does not have)."""
+        return {s.name: s for s in self.scores}[name]
 
 
 def variants(urial: str) -> list[Variant]:
