@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from . import aggregate, common, compare_overhead, cuda, rescore, samples, scaling, soak, ui
+from . import ablation, aggregate, common, compare_overhead, cuda, rescore, samples, scaling, soak, ui
 
 SUITES = {
     "hf": compare_overhead.hf,
@@ -13,6 +13,7 @@ SUITES = {
     "samples": samples.run,
     "ui": ui.run,
     "report": aggregate.run,
+    "ablation": ablation.run,
     "soak": soak.run,  # minutes long: only when named
     "cuda": cuda.run,  # a GPU box only (docs/gpu.md): only when named
 }

@@ -38,6 +38,7 @@ class AnalyzeJob:
     top_k: int
     samples: SamplesOptions | None = None  # analyze --samples N: diversity mode (analyze_samples.py)
     summary: Path | None = None  # --summary FILE: the query-set report as JSON (engine/aggregate.py)
+    ablation: bool = False  # --urial-ablation: each query's closure per part of the URIAL prompt (engine/ablation.py)
     # set by the CLI's Ctrl-C handler: stops a run even when a library swallowed the interrupt
     cancel: CancelToken = field(default_factory=CancelToken)
 
@@ -70,6 +71,21 @@ def read_queries(path: str) -> list[dict[str, Any]]:
     return queries
 
 
+ABLATION_FORMATS = ("jsonl", "pretty", "html")
+
+
+def check_ablation_flags(urial: str, fmt: str, samples: bool) -> None:
+    """--urial-ablation needs a URIAL prompt, a comparison run and a format with room for its table."""
+    from .engine.prompts import NONE
+
+    if urial == NONE:
+        raise BadInput("--urial-ablation takes a URIAL prompt apart: it needs one, not --urial none")
+    if samples:
+        raise BadInput("--urial-ablation ablates a comparison run, not --samples")
+    if fmt not in ABLATION_FORMATS:
+        raise BadInput(f"--urial-ablation supports --format {', '.join(ABLATION_FORMATS)} (a CSV row is one token)")
+
+
 def pick_format(fmt: str | None, out: Path | None) -> str:
     """The format asked for, else one guessed from -o's suffix, else pretty on a terminal."""
     if fmt:
@@ -82,9 +98,10 @@ def pick_format(fmt: str | None, out: Path | None) -> str:
 def records(job: AnalyzeJob, progress: _Progress, report: Report) -> Iterator[dict[str, Any]]:
     """Load the pair once, then compare each query; yields architecture §3 records and adds each
     comparison to `report`."""
+    from .engine.ablation import ablate
     from .engine.compare import Comparator, ComparisonRequest
     from .engine.prompts import load_urial, urial_name
-    from .formats.record import result_record
+    from .formats.record import ablation_record, result_record
 
     urial_text = load_urial(job.urial)
     comparator = Comparator.load(job.base, job.aligned, top_k=max(job.top_k, 1), progress=progress.loading)
@@ -97,7 +114,7 @@ def records(job: AnalyzeJob, progress: _Progress, report: Report) -> Iterator[di
         result = comparator.compare(ComparisonRequest(q["query"], urial_text, job.params, live=False), job.cancel)
         job.check_interrupt()
         report.add(result, q.get("id"))
-        yield result_record(
+        record = result_record(
             result,
             base_model=model_name(job.base),
             aligned_model=model_name(job.aligned),
@@ -105,6 +122,12 @@ def records(job: AnalyzeJob, progress: _Progress, report: Report) -> Iterator[di
             top_k=job.top_k,
             extra=extra,
         )
+        if job.ablation:
+            ablation = ablate(comparator, result, job.cancel)
+            job.check_interrupt()
+            assert ablation is not None  # only job.cancel stops it, and check_interrupt raised then
+            record["ablation"] = ablation_record(ablation)
+        yield record
         progress(len(result.aligned.tokens) + len(result.base.tokens))
 
 

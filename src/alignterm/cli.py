@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--top-k", type=int, default=5, metavar="K", help="top-k of both models per token (0: none)")
     an.add_argument("--summary", metavar="FILE.json",
                     help="also write the query-set report (shares, curves, rank histogram, top tokens per lens) as JSON")
+    an.add_argument("--urial-ablation", action="store_true",
+                    help="also score the aligned answer under parts of the URIAL prompt (each example removed, "
+                         "the preamble alone, each example alone): closure and recovered tokens per part")
     sm = an.add_argument_group("diversity (Lake et al. 2024): sampled answers instead of one comparison")
     sm.add_argument("--samples", type=int, default=None, metavar="N",
                     help="draw N samples per side (aligned, base + URIAL, base + URIAL + hint) and measure "
@@ -130,7 +133,7 @@ def decoding(args: argparse.Namespace) -> DecodingParams:
 
 
 def _analyze(args: argparse.Namespace, ctrl_c: CancelToken) -> int:
-    from .analyze import AnalyzeJob, pick_format, read_queries, run_analyze
+    from .analyze import AnalyzeJob, check_ablation_flags, pick_format, read_queries, run_analyze
     from .analyze_samples import check_samples_flags
 
     queries = read_queries(args.queries) if args.queries else [{"query": args.query}]
@@ -146,8 +149,10 @@ def _analyze(args: argparse.Namespace, ctrl_c: CancelToken) -> int:
     samples = check_samples_flags(args.samples, args.hint, args.embedder, fmt)
     if samples is not None and summary is not None:
         raise BadInput("--summary reports a comparison run; --samples records hold their own measures")
+    if args.urial_ablation:
+        check_ablation_flags(args.urial, fmt, samples is not None)
     job = AnalyzeJob(base, aligned, args.urial, decoding(args), queries, fmt, out,
-                     args.top_k, samples, summary, cancel=ctrl_c)
+                     args.top_k, samples, summary, ablation=args.urial_ablation, cancel=ctrl_c)
     return run_analyze(job)
 
 

@@ -8,6 +8,7 @@ stops at STOP_STRINGS with the closing fence stripped.
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -51,6 +52,28 @@ def check_urial(text: str, where: str = "URIAL prompt") -> None:
         raise BadInput(f"{where} is empty")
     if "# Instruction" not in text and "# Query:" not in text:
         raise BadInput(f"{where} is not a URIAL prompt: it has neither a '# Instruction' nor a '# Query:' block")
+
+
+# an example starts at a `# Query:` line; the line breaks before it but the preamble's own go with it,
+# so an example reads "\n# Query:..." like QUERY_BLOCK and any set of examples joins up well formed
+_EXAMPLE_START = re.compile(r"(?<=\n)\s*^# Query:", re.MULTILINE)
+
+
+def split_urial(text: str) -> tuple[str, list[str]]:
+    """A URIAL prompt as its preamble and its examples, each with its exact text: joined in order
+    they are `text` byte for byte. An example runs from the blank lines before its `# Query:` to the
+    next example (the last one keeps what follows it)."""
+    starts = [m.start() for m in _EXAMPLE_START.finditer(text)]
+    if text.startswith("# Query:"):
+        starts.insert(0, 0)
+    cuts = [*starts, len(text)]
+    return text[: cuts[0]], [text[a:b] for a, b in zip(cuts, cuts[1:])]
+
+
+def example_query(example: str) -> str:
+    """The query an example asks: the first line of text after its `# Query:` that is not a fence."""
+    after = example.partition("# Query:")[2]
+    return next((line.strip() for line in after.splitlines() if line.strip() and not line.startswith(FENCE)), "")
 
 
 def urial_name(name_or_path: str) -> str | None:

@@ -151,6 +151,21 @@ def _summary(record: dict[str, Any]) -> str:
     return text
 
 
+def _ablation(block: dict[str, Any]) -> str:
+    """`--urial-ablation`: per variant its examples, shifted share, closure and recovered answer positions."""
+    head = "<tr><th>variant</th><th>examples</th><th>shifted</th><th>closure</th><th>recovered positions</th></tr>"
+    rows = []
+    for v in block["variants"]:
+        share = "not scored" if v["shifted_share"] is None else f"{v['shifted_share']:.1%} ({v['shifted']}/{v['n']})"
+        closure = "—" if v["closure"] is None else f"{v['closure']:.2f}"
+        rows.append(f"<tr><th>{html.escape(v['name'])}</th><td>{','.join(map(str, v['examples'])) or 'none'}</td>"
+                    f"<td>{share}</td><td>{closure}</td><td>{' '.join(map(str, v['recovered']))}</td></tr>")
+    examples = "".join(f"<li>{html.escape(visible(e['query']))}</li>" for e in block["examples"])
+    return (f'<h3>URIAL ablation</h3><table class="ablation">{head}{"".join(rows)}</table><ol>{examples}</ol>'
+            '<p class="note">closure against the bare row; recovered: shifted under the bare prompt, not under '
+            "the variant</p>")
+
+
 def _data(record: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """What the script shows per token, with token text already made visible."""
 
@@ -191,7 +206,8 @@ def _section(q: int, r: dict[str, Any]) -> str:
         )
     models = f"base: {html.escape(r['base_model'])} · aligned: {html.escape(r['aligned_model'])}"
     return (f'<section id="q{q}"><h2>{html.escape(visible(r["query"]))}</h2><p class="note">{models}</p>'
-            f'<div class="sides">{"".join(sides)}</div>{_summary(r)}</section>')
+            f'<div class="sides">{"".join(sides)}</div>{_summary(r)}'
+            f'{_ablation(r["ablation"]) if "ablation" in r else ""}</section>')
 
 
 class PageWriter:

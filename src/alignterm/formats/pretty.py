@@ -61,6 +61,22 @@ def summary_table(record: dict[str, Any]) -> Table:
     return table
 
 
+def ablation_view(block: dict[str, Any]) -> Group:
+    """`--urial-ablation`: per variant its examples, shifted share, closure and recovered tokens (80 columns)."""
+    table = Table(box=None, pad_edge=False, title="URIAL ablation", title_justify="left", title_style="bold")
+    for col in ("variant", "examples", "shifted", "closure", "recovered"):
+        table.add_column(col, justify="left" if col in ("variant", "examples") else "right")
+    for v in block["variants"]:
+        share = "not scored" if v["shifted_share"] is None else f"{v['shifted_share']:.1%} ({v['shifted']}/{v['n']})"
+        closure = "-" if v["closure"] is None else f"{v['closure']:.2f}"
+        table.add_row(v["name"], ",".join(map(str, v["examples"])) or "none", share, closure, str(len(v["recovered"])))
+    parts: list[Any] = [Text(), table]
+    parts += [Text(f"example {e['number']}: {visible(e['query'])}", overflow="ellipsis", no_wrap=True)
+              for e in block["examples"]]
+    parts.append(Text("closure: against bare · recovered: shifted under bare, not under the variant", style="dim"))
+    return Group(*parts)
+
+
 def render(record: dict[str, Any]) -> Group:
     """A whole comparison, ready for `Console.print`."""
     prompt = "bare prompt" if record["urial"] is None else f"URIAL ({record['urial']})"
@@ -76,6 +92,8 @@ def render(record: dict[str, Any]) -> Group:
     top = s["aligned"]["top_shifted"]
     if top:
         parts.append(Text("most frequent shifted aligned tokens: " + ", ".join(f"{visible(t)!r}×{n}" for t, n in top)))
+    if "ablation" in record:
+        parts.append(ablation_view(record["ablation"]))
     return Group(*parts)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..engine.ablation import Ablation
 from ..engine.aggregate import LENS_TITLES, RANK_BINS, Aggregate, LensFigures
 from ..engine.events import CATEGORIES, ComparisonResult, SideResult, SideSummary, TokenEvent
 
@@ -101,6 +102,17 @@ def result_record(
         record["aligned_bare"] = {"prompt_ids": result.bare_prompt_ids,
                                   "tokens": [token_record(t, top_k) for t in result.aligned_bare]}
     return record
+
+
+def ablation_record(ablation: Ablation) -> dict[str, Any]:
+    """`analyze --urial-ablation`'s block of a query's record: each example's query, then per variant
+    the examples it holds, its counts and shifted share, its closure and the positions it recovered."""
+    return {
+        "examples": [{"number": k, "query": q} for k, q in enumerate(ablation.example_queries, 1)],
+        "variants": [{"name": s.name, "examples": list(s.examples), **s.summary.counts(),
+                      "shifted_share": s.shifted_share, "closure": s.closure, "recovered": list(s.recovered)}
+                     for s in ablation.scores],
+    }
 
 
 def lens_record(f: LensFigures) -> dict[str, Any]:
