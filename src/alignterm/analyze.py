@@ -38,6 +38,7 @@ class AnalyzeJob:
     top_k: int
     samples: SamplesOptions | None = None  # analyze --samples N: diversity mode (analyze_samples.py)
     summary: Path | None = None  # --summary FILE: the query-set report as JSON (engine/aggregate.py)
+    nudge: float | None = None  # --nudge: γ of each query's nudged answer (engine/nudge.py); None: none
     # set by the CLI's Ctrl-C handler: stops a run even when a library swallowed the interrupt
     cancel: CancelToken = field(default_factory=CancelToken)
 
@@ -84,12 +85,17 @@ def records(job: AnalyzeJob, progress: _Progress, report: Report) -> Iterator[di
     comparison to `report`."""
     from .engine.compare import Comparator, ComparisonRequest
     from .engine.prompts import load_urial, urial_name
-    from .formats.record import result_record
+    from .formats.record import nudge_record, result_record
 
     urial_text = load_urial(job.urial)
     comparator = Comparator.load(job.base, job.aligned, top_k=max(job.top_k, 1), progress=progress.loading)
     if comparator.vocab.notice:
         print(f"alignterm: note: {comparator.vocab.notice}", file=sys.stderr)
+    nudger = None
+    if job.nudge is not None:
+        from .engine.nudge import Nudger
+
+        nudger = Nudger(comparator)
     progress.loaded()
     for q in job.queries:
         job.check_interrupt()
@@ -97,7 +103,7 @@ def records(job: AnalyzeJob, progress: _Progress, report: Report) -> Iterator[di
         result = comparator.compare(ComparisonRequest(q["query"], urial_text, job.params, live=False), job.cancel)
         job.check_interrupt()
         report.add(result, q.get("id"))
-        yield result_record(
+        record = result_record(
             result,
             base_model=model_name(job.base),
             aligned_model=model_name(job.aligned),
@@ -105,7 +111,15 @@ def records(job: AnalyzeJob, progress: _Progress, report: Report) -> Iterator[di
             top_k=job.top_k,
             extra=extra,
         )
-        progress(len(result.aligned.tokens) + len(result.base.tokens))
+        tokens = len(result.aligned.tokens) + len(result.base.tokens)
+        if nudger is not None and job.nudge is not None:
+            nudged = nudger.nudge(q["query"], urial_text, job.params, job.nudge, job.cancel, reference=result)
+            job.check_interrupt()
+            report.add_nudge(nudged)
+            record["nudged"] = nudge_record(nudged, job.top_k)
+            tokens += len(nudged.tokens)
+        yield record
+        progress(tokens)
 
 
 def run_analyze(job: AnalyzeJob) -> int:
@@ -200,7 +214,7 @@ def _write(job: AnalyzeJob, out, progress: _Progress, report: Report) -> None:
     elif job.fmt == "csv":  # refused with --samples (check_samples_flags)
         from .formats.csv_rows import CsvWriter
 
-        rows = CsvWriter(out)
+        rows = CsvWriter(out, nudged=job.nudge is not None)
         for rec in recs:
             rows.write(rec)
     else:

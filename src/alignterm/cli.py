@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--top-k", type=int, default=5, metavar="K", help="top-k of both models per token (0: none)")
     an.add_argument("--summary", metavar="FILE.json",
                     help="also write the query-set report (shares, curves, rank histogram, top tokens per lens) as JSON")
+    nu = an.add_argument_group("nudged decoding (Fei et al. 2024): the base answers, the aligned model "
+                                "writes the words where the base is unsure")
+    nu.add_argument("--nudge", action="store_true", help="also write each query's nudged answer and its summary")
+    nu.add_argument("--gamma", type=float, default=None, metavar="G",
+                    help="nudge where the base model's top-1 probability is below G, in [0, 1] (default 0.4)")
     sm = an.add_argument_group("diversity (Lake et al. 2024): sampled answers instead of one comparison")
     sm.add_argument("--samples", type=int, default=None, metavar="N",
                     help="draw N samples per side (aligned, base + URIAL, base + URIAL + hint) and measure "
@@ -134,8 +139,21 @@ def _analyze(args: argparse.Namespace, ctrl_c: CancelToken) -> int:
     if samples is not None and summary is not None:
         raise BadInput("--summary reports a comparison run; --samples records hold their own measures")
     job = AnalyzeJob(base, aligned, args.urial, decoding(args), queries, fmt, out,
-                     args.top_k, samples, summary, cancel=ctrl_c)
+                     args.top_k, samples, summary, nudge=_gamma(args, samples is not None), cancel=ctrl_c)
     return run_analyze(job)
+
+
+def _gamma(args: argparse.Namespace, sampling: bool) -> float | None:
+    """`--nudge`'s threshold γ (None: no nudged answers), checked before any model loads."""
+    from .engine.nudge import DEFAULT_GAMMA, check_gamma
+
+    if not args.nudge:
+        if args.gamma is not None:
+            raise BadInput("--gamma is the nudging threshold: give it with --nudge")
+        return None
+    if sampling:
+        raise BadInput("--nudge adds to a comparison run; --samples records hold their own measures")
+    return check_gamma(DEFAULT_GAMMA if args.gamma is None else args.gamma)
 
 
 def _demo_models(args: argparse.Namespace) -> int:

@@ -35,7 +35,6 @@ from .events import (
     TopEntry,
 )
 from .rows import Rows
-from .sampling import pick_token
 from .values import CancelToken, DecodingParams, TopK
 
 if TYPE_CHECKING:
@@ -83,6 +82,8 @@ class _Decoder:
                                "only (--temperature 0, --repetition-penalty 1)")
             return row.ids[0], math.exp(row.logprobs[0]), row
         import torch
+
+        from .sampling import pick_token  # torch stays a lazy import: the CLI checks --gamma with this module
 
         logits = row[: self.backend.tokenizer.vocab_size]  # padded output rows are not tokens
         if self._gen is None and not self.params.greedy:
