@@ -57,8 +57,8 @@ def nudged_parts(record: dict[str, Any], prompt: str) -> list[Any]:
     title = f"Nudged (γ = {nudged['gamma']:g}): base + {prompt}, aligned words underlined"
     return [
         Panel(nudged_text(nudged["tokens"]), title=title, title_align="left"),
-        Text(f"nudged: {s['aligned']} of {s['n']} tokens ({s['aligned_share']:.1%}) from the aligned model; "
-             f"word Jaccard to the aligned answer {_sim(s['similarity']['aligned'])}, "
+        Text(f"nudged: {s['aligned']} of {s['n']} tokens ({s['aligned_share']:.1%}) from the aligned model"),
+        Text(f"word Jaccard of the nudged answer: to the aligned answer {_sim(s['similarity']['aligned'])}, "
              f"to the base + {prompt} answer {_sim(s['similarity']['base'])}"),
     ]
 
