@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from .backend import Backend, Tokenizer
     from .compare import Comparator
 
-# The paper's γ (its experiments and its reference implementation's example use 0.4).
+# γ as the reference implementation documents it: its README example and its notebook default (docs/decisions.md).
 DEFAULT_GAMMA = 0.4
 
 
