@@ -4,12 +4,13 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from alignterm.engine.compare import ComparisonRequest
+from alignterm.engine.compare import Comparator, ComparisonRequest
 from alignterm.engine.demo import ALIGNED_DIR, BASE_DIR
 from alignterm.engine.errors import BadInput
 from alignterm.engine.events import NudgedToken, NudgeFinished
 from alignterm.engine.nudge import Nudger, check_gamma
 from alignterm.engine.prompts import load_urial
+from alignterm.engine.rows import Rows
 from alignterm.engine.values import CancelToken, DecodingParams
 
 PARAMS = DecodingParams(max_new_tokens=96)  # the first query's aligned answer ends at 86 tokens
@@ -151,3 +152,50 @@ def test_gamma_must_be_a_probability():
     for bad in (-0.1, 1.5, float("nan")):
         with pytest.raises(BadInput, match="--gamma must be in"):
             check_gamma(bad)
+
+
+class _TopKScorer:
+    """A local scorer that answers as a server does: each row only as its top-k."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+
+    def set_context(self, ids) -> None:
+        self._inner.set_context(ids)
+
+    def score(self, ids):
+        return Rows.of(self._inner.score(ids)).as_topk(ids, 5)
+
+    @property
+    def next_logits(self):
+        row = self._inner.next_logits
+        return Rows.of_row(row).as_topk([int(row.argmax())], 5)[0]
+
+    @property
+    def length(self) -> int:
+        return self._inner.length
+
+
+class _ServerLike:
+    """A loaded demo model whose scorers give a server's top-k rows."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def scorer(self):
+        return _TopKScorer(self._inner.scorer())
+
+
+def test_top_k_rows_nudge_greedily_as_full_logits_do(comparator, mixed, queries, urial):
+    """Where a scorer gives only top-k rows (a server), the top-1 probability is the first entry's:
+    greedy nudging picks the same tokens; sampling, which needs the full distribution, is refused."""
+    _, full = mixed
+    served = Nudger(Comparator(_ServerLike(comparator.base), _ServerLike(comparator.aligned), vocab=comparator.vocab))
+    result = served.nudge(queries[0], urial, PARAMS, MIXED)
+    assert [(t.id, t.chosen_by) for t in result.tokens] == [(t.id, t.chosen_by) for t in full.tokens]
+    assert [t.base_top1 for t in result.tokens] == pytest.approx([t.base_top1 for t in full.tokens], abs=1e-5)
+    with pytest.raises(BadInput, match="greedy only"):
+        served.nudge(queries[0], urial, DecodingParams(max_new_tokens=8, temperature=0.7), MIXED)
