@@ -52,7 +52,7 @@ def test_the_report_pools_the_nudged_answers(run):
     assert [q["nudged"]["aligned_share"] for q in summary["per_query"]] == shares
 
 
-def test_pretty_and_csv_show_the_nudged_answer(queries):
+def test_pretty_csv_and_html_show_the_nudged_answer(queries):
     proc = run_main("analyze", "--query", queries[0], *FLAGS, "--format", "pretty")
     assert proc.returncode == 0, proc.stderr
     text = " ".join(proc.stdout.split())  # as read, whatever rich wrapped
@@ -64,6 +64,10 @@ def test_pretty_and_csv_show_the_nudged_answer(queries):
     nudged = [r for r in rows if r["side"] == "nudged"]
     assert nudged and {r["chosen_by"] for r in nudged} == {"base", "aligned"}
     assert all(r["chosen_by"] == "" for r in rows if r["side"] != "nudged")
+    proc = run_main("analyze", "--query", queries[0], *FLAGS, "--format", "html")
+    assert proc.returncode == 0, proc.stderr
+    assert "nudged (γ = 0.8)" in proc.stdout
+    assert proc.stdout.count('class="ntok aligned"') == sum(r["chosen_by"] == "aligned" for r in nudged)
 
 
 @pytest.mark.parametrize("flags", [("--nudge", "--gamma", "1.5"), ("--nudge", "--gamma", "-0.1"),
