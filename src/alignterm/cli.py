@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .analyze import FORMATS
 from .engine.errors import AlignTermError, BadInput, is_out_of_memory
+from .engine.nudge import DEFAULT_GAMMA, check_gamma
 from .engine.values import BACKENDS, DEVICES, DTYPES, CancelToken, DecodingParams, ModelSpec
 
 
@@ -72,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "writes the words where the base is unsure")
     nu.add_argument("--nudge", action="store_true", help="also write each query's nudged answer and its summary")
     nu.add_argument("--gamma", type=float, default=None, metavar="G",
-                    help="nudge where the base model's top-1 probability is below G, in [0, 1] (default 0.4)")
+                    help=f"nudge where the base model's top-1 probability is below G, in [0, 1] (default {DEFAULT_GAMMA:g})")
     sm = an.add_argument_group("diversity (Lake et al. 2024): sampled answers instead of one comparison")
     sm.add_argument("--samples", type=int, default=None, metavar="N",
                     help="draw N samples per side (aligned, base + URIAL, base + URIAL + hint) and measure "
@@ -145,8 +146,6 @@ def _analyze(args: argparse.Namespace, ctrl_c: CancelToken) -> int:
 
 def _gamma(args: argparse.Namespace, sampling: bool) -> float | None:
     """`--nudge`'s threshold γ (None: no nudged answers), checked before any model loads."""
-    from .engine.nudge import DEFAULT_GAMMA, check_gamma
-
     if not args.nudge:
         if args.gamma is not None:
             raise BadInput("--gamma is the nudging threshold: give it with --nudge")
