@@ -52,6 +52,20 @@ def test_the_report_pools_the_nudged_answers(run):
     assert [q["nudged"]["aligned_share"] for q in summary["per_query"]] == shares
 
 
+def test_the_pretty_report_shows_the_nudged_figures_within_80_columns(run):
+    from rich.console import Console
+
+    from alignterm.formats.report_pretty import report
+
+    _, summary = run
+    out = io.StringIO()
+    Console(file=out, width=80, force_terminal=False).print(report(summary))
+    lines = out.getvalue().splitlines()
+    share = summary["nudged"]["mean_aligned_share"]
+    assert f"nudged answers (γ = 0.8): mean aligned-token share {share:.1%}" in lines
+    assert max(len(line.rstrip()) for line in lines) <= 80
+
+
 def test_pretty_csv_and_html_show_the_nudged_answer(queries):
     proc = run_main("analyze", "--query", queries[0], *FLAGS, "--format", "pretty")
     assert proc.returncode == 0, proc.stderr

@@ -84,10 +84,11 @@ def _nudged(summary: dict[str, Any]) -> list[Text]:
     size = max(1, -(-len(at["answers"]) // SPARK_WIDTH))
     cells = [(sum(at["answers"][i : i + size]), sum(at["aligned"][i : i + size]))
              for i in range(0, len(at["answers"]), size)]
-    return [
-        Text(f"nudged answers (γ = {n['gamma']:g}): mean aligned-token share {_pct(n['mean_aligned_share'])}; "
-             f"mean word Jaccard to the aligned answer {_num(sim['aligned'])}, to the base answer {_num(sim['base'])}"),
-        Text(f"  aligned share by position ({size} per column): {sparkline([k / r if r else 0.0 for r, k in cells])}"),
+    return [  # one short line each, within 80 columns
+        Text(f"nudged answers (γ = {n['gamma']:g}): mean aligned-token share {_pct(n['mean_aligned_share'])}"),
+        Text(f"  mean word Jaccard: to the aligned answer {_num(sim['aligned'])}, to the base answer {_num(sim['base'])}"),
+        Text(f"  aligned share by position ({size} per column, 0 → later):"),
+        Text(f"  {sparkline([k / r if r else 0.0 for r, k in cells])}"),
     ]
 
 
