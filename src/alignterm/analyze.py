@@ -39,6 +39,7 @@ class AnalyzeJob:
     samples: SamplesOptions | None = None  # analyze --samples N: diversity mode (analyze_samples.py)
     summary: Path | None = None  # --summary FILE: the query-set report as JSON (engine/aggregate.py)
     ablation: bool = False  # --urial-ablation: each query's closure per part of the URIAL prompt (engine/ablation.py)
+    nudge: float | None = None  # --nudge: γ of each query's nudged answer (engine/nudge.py); None: none
     # set by the CLI's Ctrl-C handler: stops a run even when a library swallowed the interrupt
     cancel: CancelToken = field(default_factory=CancelToken)
 
@@ -101,12 +102,17 @@ def records(job: AnalyzeJob, progress: _Progress, report: Report) -> Iterator[di
     from .engine.ablation import ablate
     from .engine.compare import Comparator, ComparisonRequest
     from .engine.prompts import load_urial, urial_name
-    from .formats.record import ablation_record, result_record
+    from .formats.record import ablation_record, nudge_record, result_record
 
     urial_text = load_urial(job.urial)
     comparator = Comparator.load(job.base, job.aligned, top_k=max(job.top_k, 1), progress=progress.loading)
     if comparator.vocab.notice:
         print(f"alignterm: note: {comparator.vocab.notice}", file=sys.stderr)
+    nudger = None
+    if job.nudge is not None:
+        from .engine.nudge import Nudger
+
+        nudger = Nudger(comparator)
     progress.loaded()
     for q in job.queries:
         job.check_interrupt()
@@ -122,13 +128,20 @@ def records(job: AnalyzeJob, progress: _Progress, report: Report) -> Iterator[di
             top_k=job.top_k,
             extra=extra,
         )
+        tokens = len(result.aligned.tokens) + len(result.base.tokens)
         if job.ablation:
             ablation = ablate(comparator, result, job.cancel)
             job.check_interrupt()
             assert ablation is not None  # only job.cancel stops it, and check_interrupt raised then
             record["ablation"] = ablation_record(ablation)
+        if nudger is not None and job.nudge is not None:
+            nudged = nudger.nudge(q["query"], urial_text, job.params, job.nudge, job.cancel, reference=result)
+            job.check_interrupt()
+            report.add_nudge(nudged)
+            record["nudged"] = nudge_record(nudged, job.top_k)
+            tokens += len(nudged.tokens)
         yield record
-        progress(len(result.aligned.tokens) + len(result.base.tokens))
+        progress(tokens)
 
 
 def run_analyze(job: AnalyzeJob) -> int:
@@ -225,7 +238,7 @@ def _write(job: AnalyzeJob, out, progress: _Progress, report: Report) -> None:
     elif job.fmt == "csv":  # refused with --samples (check_samples_flags)
         from .formats.csv_rows import CsvWriter
 
-        rows = CsvWriter(out)
+        rows = CsvWriter(out, nudged=job.nudge is not None)
         for rec in recs:
             rows.write(rec)
     else:

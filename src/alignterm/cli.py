@@ -15,6 +15,7 @@ from pathlib import Path
 from .analyze import FORMATS
 from .engine.devices import DEVICE_HELP, check_device_form
 from .engine.errors import AlignTermError, BadInput, is_out_of_memory
+from .engine.nudge import DEFAULT_GAMMA, check_gamma
 from .engine.values import BACKENDS, DTYPES, QUANTIZE, CancelToken, DecodingParams, ModelSpec
 
 
@@ -83,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--urial-ablation", action="store_true",
                     help="also score the aligned answer under parts of the URIAL prompt (each example removed, "
                          "the preamble alone, each example alone): closure and recovered tokens per part")
+    nu = an.add_argument_group("nudged decoding (Fei et al. 2024): the base answers, the aligned model "
+                                "writes the words where the base is unsure")
+    nu.add_argument("--nudge", action="store_true", help="also write each query's nudged answer and its summary")
+    nu.add_argument("--gamma", type=float, default=None, metavar="G",
+                    help=f"nudge where the base model's top-1 probability is below G, in [0, 1] (default {DEFAULT_GAMMA:g})")
     sm = an.add_argument_group("diversity (Lake et al. 2024): sampled answers instead of one comparison")
     sm.add_argument("--samples", type=int, default=None, metavar="N",
                     help="draw N samples per side (aligned, base + URIAL, base + URIAL + hint) and measure "
@@ -152,8 +158,20 @@ def _analyze(args: argparse.Namespace, ctrl_c: CancelToken) -> int:
     if args.urial_ablation:
         check_ablation_flags(args.urial, fmt, samples is not None)
     job = AnalyzeJob(base, aligned, args.urial, decoding(args), queries, fmt, out,
-                     args.top_k, samples, summary, ablation=args.urial_ablation, cancel=ctrl_c)
+                     args.top_k, samples, summary, ablation=args.urial_ablation,
+                     nudge=_gamma(args, samples is not None), cancel=ctrl_c)
     return run_analyze(job)
+
+
+def _gamma(args: argparse.Namespace, sampling: bool) -> float | None:
+    """`--nudge`'s threshold γ (None: no nudged answers), checked before any model loads."""
+    if not args.nudge:
+        if args.gamma is not None:
+            raise BadInput("--gamma is the nudging threshold: give it with --nudge")
+        return None
+    if sampling:
+        raise BadInput("--nudge adds to a comparison run; --samples records hold their own measures")
+    return check_gamma(DEFAULT_GAMMA if args.gamma is None else args.gamma)
 
 
 def _demo_models(args: argparse.Namespace) -> int:

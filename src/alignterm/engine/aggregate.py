@@ -6,18 +6,20 @@ paper's TDS), the aligned answer under base + URIAL (`urial`, only when the run 
 prompt) and the base answer under the aligned model (`reverse`: what alignment suppresses).
 Per lens: the category shares, mean KL, a rank histogram, the shifted and marginal share at
 each answer position (with the number of answers that long) and the most often shifted
-tokens; per query a row with its shares and closure; and the pooled closure. Writers only
-draw these figures; nothing here knows about output formats.
+tokens; per query a row with its shares and closure; and the pooled closure. With `analyze
+--nudge`, also the nudged answers' figures (engine/nudge.py): the aligned model's share of their
+tokens, where it wrote them, and their similarity to the two answers. Writers only draw these
+figures; nothing here knows about output formats.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from .events import CATEGORIES, Category, ComparisonResult, TokenEvent
+from .events import CATEGORIES, Category, ComparisonResult, NudgeResult, NudgeSummary, TokenEvent
 from .shift import closure_of
 from .tally import SideTally
 
@@ -114,15 +116,40 @@ class QueryRow:
     tokens: dict[str, int]  # answer length per side
     shifted: dict[Lens, float | None]  # shifted share per lens; None where the lens is absent or unscored
     closure: float | None
+    nudged: NudgeSummary | None = None  # its nudged answer's summary (analyze --nudge)
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
+
+
+@dataclass(frozen=True)
+class NudgeFigures:
+    """The nudged answers over the query set (one per query, all at one γ): the mean per answer of
+    the aligned model's token share and of the word-Jaccard similarities, and per answer position
+    how many answers reach it and in how many the aligned model chose that token."""
+
+    gamma: float
+    answers: int
+    tokens: int
+    aligned: int
+    mean_aligned_share: float | None
+    mean_similarity_aligned: float | None
+    mean_similarity_base: float | None
+    reaching: tuple[int, ...]  # index: answer position
+    aligned_at: tuple[int, ...]
 
 
 @dataclass(frozen=True)
 class Aggregate:
-    """The query-set report: the figures of each lens present, per-query rows, pooled closure."""
+    """The query-set report: the figures of each lens present, per-query rows, pooled closure, and
+    the nudged answers' figures (None without --nudge)."""
 
     lenses: dict[Lens, LensFigures]
     queries: tuple[QueryRow, ...]
     closure: float | None
+    nudged: NudgeFigures | None = None
 
 
 class LensTally:
@@ -196,6 +223,9 @@ class Report:
     def __init__(self) -> None:
         self._lenses: dict[Lens, LensTally] = {}
         self._rows: list[QueryRow] = []
+        self._gamma: float | None = None
+        self._reaching: list[int] = []  # per nudged answer position: answers that long, and aligned tokens there
+        self._aligned_at: list[int] = []
 
     def add(self, result: ComparisonResult, query_id: Any = None) -> None:
         """One more query's comparison; `query_id` is the query's own id from its input line, if any."""
@@ -212,6 +242,20 @@ class Report:
             closure=result.summary.closure,
         ))
 
+    def add_nudge(self, result: NudgeResult) -> None:
+        """The nudged answer of the query last added (its comparison first, with `add`)."""
+        self._gamma = result.gamma
+        self._rows[-1] = replace(self._rows[-1], nudged=result.summary)
+        n = result.summary.n
+        grow = n - len(self._reaching)
+        if grow > 0:
+            self._reaching += [0] * grow
+            self._aligned_at += [0] * grow
+        for i in range(n):
+            self._reaching[i] += 1
+        for i in result.summary.aligned_positions:
+            self._aligned_at[i] += 1
+
     def aggregate(self) -> Aggregate:
         lenses = {lens: tally.figures() for lens, tally in self._lenses.items()}
         closure = None
@@ -219,4 +263,20 @@ class Report:
             bare, urial = lenses["bare"], lenses["urial"]
             closure = closure_of(bare.share("shifted") if bare.scored else None,
                                  urial.share("shifted") if urial.scored else None)
-        return Aggregate(lenses=lenses, queries=tuple(self._rows), closure=closure)
+        return Aggregate(lenses=lenses, queries=tuple(self._rows), closure=closure, nudged=self._nudge_figures())
+
+    def _nudge_figures(self) -> NudgeFigures | None:
+        nudged = [row.nudged for row in self._rows if row.nudged is not None]
+        if self._gamma is None:
+            return None
+        return NudgeFigures(
+            gamma=self._gamma,
+            answers=len(nudged),
+            tokens=sum(s.n for s in nudged),
+            aligned=sum(s.aligned for s in nudged),
+            mean_aligned_share=_mean([s.aligned_share if s.n else None for s in nudged]),
+            mean_similarity_aligned=_mean([s.similarity_aligned for s in nudged]),
+            mean_similarity_base=_mean([s.similarity_base for s in nudged]),
+            reaching=tuple(self._reaching),
+            aligned_at=tuple(self._aligned_at),
+        )

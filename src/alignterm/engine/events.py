@@ -199,3 +199,65 @@ class RunFinished:
 
 
 Event = RunStarted | TokenEvent | BareScores | SideFinished | RunFinished
+
+Chooser = Literal["base", "aligned"]
+
+
+@dataclass(frozen=True)
+class NudgedToken:
+    """One token of a nudged answer (engine/nudge.py): which model chose it and how sure the base
+    model was there (its top-1 probability, the quantity compared with γ). `top` is the base's
+    top-k at this position; `aligned_top` the aligned model's, where it was consulted (else ())."""
+
+    position: int
+    id: int
+    text: str
+    chosen_by: Chooser
+    base_top1: float
+    top: tuple[TopEntry, ...] = ()
+    aligned_top: tuple[TopEntry, ...] = ()
+
+
+@dataclass(frozen=True)
+class NudgeSummary:
+    """How much of a nudged answer the aligned model wrote, where, and how close the answer is (word
+    Jaccard over content words, engine/diversity.py) to the aligned answer and to the base answer of
+    the same comparison (None where no comparison was given)."""
+
+    n: int
+    aligned: int
+    aligned_positions: tuple[int, ...]
+    similarity_aligned: float | None = None
+    similarity_base: float | None = None
+
+    @property
+    def aligned_share(self) -> float:
+        """Fraction of the answer's tokens the aligned model chose (0.0 for an empty answer)."""
+        return self.aligned / self.n if self.n else 0.0
+
+
+@dataclass
+class NudgeResult:
+    """A finished (or cancelled) nudged run: the base model decoding with the base prompt
+    (`prompt_ids`), nudged by the aligned model where its top-1 probability fell below `gamma`."""
+
+    query: str
+    urial: str | None
+    params: DecodingParams
+    gamma: float
+    prompt_ids: list[int]
+    tokens: list[NudgedToken]
+    text: str
+    finish_reason: str
+    summary: NudgeSummary
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
+class NudgeFinished:
+    """The last event of every nudged run, cancelled or not."""
+
+    result: NudgeResult
+
+
+NudgeEvent = NudgedToken | NudgeFinished

@@ -7,7 +7,9 @@ token's rank under the other model and its KL. Sides come in the app's order: ba
 then aligned. Reads the records of `formats.record`
 (architecture §3), so `analyze` and a saved session give the same page. Token text is
 untrusted: it is made visible (`display.visible`) and HTML-escaped, and the data the
-script reads is JSON with every "<" escaped, so no token can close a tag.
+script reads is JSON with every "<" escaped, so no token can close a tag. With `--nudge`, each query
+also shows its nudged answer, the aligned model's tokens marked, each token's title saying who
+chose it and the base's top-1 probability there.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ table{border-collapse:collapse;margin:.5em 0}td,th{padding:.1em .6em;text-align:
 #detail td.t,#detail th.t{text-align:left;font-family:monospace;white-space:pre}
 #detail tr.chosen td{font-weight:bold;color:var(--accent)}
 .note{opacity:.7}
+.ntok.aligned{text-decoration:underline;font-weight:bold;color:var(--accent)}
 """
 
 # Fills the detail table from the embedded data: plain DOM calls and textContent only.
@@ -164,6 +167,27 @@ def _ablation(block: dict[str, Any]) -> str:
     return (f'<h3>URIAL ablation</h3><table class="ablation">{head}{"".join(rows)}</table><ol>{examples}</ol>'
             '<p class="note">closure against the bare row; recovered: shifted under the bare prompt, not under '
             "the variant</p>")
+def _nudged(record: dict[str, Any]) -> str:
+    """The nudged answer (analyze --nudge): the aligned model's tokens marked, and its summary."""
+    n = record["nudged"]
+    s = n["summary"]
+    spans = "".join(
+        f'<span class="ntok {t["chosen_by"]}" title="{html.escape(_nudge_tip(t))}">{html.escape(visible(t["text"]))}</span>'
+        for t in n["tokens"])
+    sim = s["similarity"]
+    return (f'<div><h3>nudged (γ = {n["gamma"]:g}): base, with the aligned model\'s words (marked) where the base\'s '
+            f'top-1 probability is below γ · {s["n"]} tokens <span class="note">({html.escape(n["finish_reason"])})'
+            f'</span></h3><div class="answer nudged">{spans}</div>'
+            f'<p>{s["aligned"]} of {s["n"]} tokens ({s["aligned_share"]:.1%}) from the aligned model; word Jaccard '
+            f'to the aligned answer {_two(sim["aligned"])}, to the base answer {_two(sim["base"])}</p></div>')
+
+
+def _two(v: float | None) -> str:
+    return "—" if v is None else f"{v:.2f}"
+
+
+def _nudge_tip(t: dict[str, Any]) -> str:
+    return f"chosen by the {t['chosen_by']} model; base top-1 probability {t['base_top1']:.3f}"
 
 
 def _data(record: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -205,8 +229,9 @@ def _section(q: int, r: dict[str, Any]) -> str:
             f"{_plot(tokens)}</div>"
         )
     models = f"base: {html.escape(r['base_model'])} · aligned: {html.escape(r['aligned_model'])}"
+    nudged = _nudged(r) if "nudged" in r else ""
     return (f'<section id="q{q}"><h2>{html.escape(visible(r["query"]))}</h2><p class="note">{models}</p>'
-            f'<div class="sides">{"".join(sides)}</div>{_summary(r)}'
+            f'<div class="sides">{"".join(sides)}</div>{_summary(r)}{nudged}'
             f'{_ablation(r["ablation"]) if "ablation" in r else ""}</section>')
 
 

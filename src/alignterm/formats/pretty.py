@@ -1,6 +1,7 @@
 """`--format pretty`: each answer with its tokens coloured by shift category, and the summary.
 
-Sides come in the app's order: base first, then aligned.
+Sides come in the app's order: base first, then aligned; then, with `--nudge`, the nudged answer
+with the aligned model's tokens underlined, and its share and similarities.
 """
 
 from __future__ import annotations
@@ -32,6 +33,34 @@ def answer_text(tokens: list[dict[str, Any]], palette: dict[str, str] = DEFAULT_
             style += " bold"
         out.append(visible(t["text"]), style=style)
     return out
+
+
+NUDGED_STYLE = "bold underline"  # the aligned model's tokens in a nudged answer
+
+
+def nudged_text(tokens: list[dict[str, Any]]) -> Text:
+    """A nudged answer as rich Text: the tokens the aligned model chose underlined."""
+    out = Text()
+    for t in tokens:
+        out.append(visible(t["text"]), style=NUDGED_STYLE if t["chosen_by"] == "aligned" else "")
+    return out
+
+
+def _sim(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
+def nudged_parts(record: dict[str, Any], prompt: str) -> list[Any]:
+    """The nudged answer's panel and its one-line summary."""
+    nudged = record["nudged"]
+    s = nudged["summary"]
+    title = f"Nudged (γ = {nudged['gamma']:g}): base + {prompt}, aligned words underlined"
+    return [
+        Panel(nudged_text(nudged["tokens"]), title=title, title_align="left"),
+        Text(f"nudged: {s['aligned']} of {s['n']} tokens ({s['aligned_share']:.1%}) from the aligned model"),
+        Text(f"word Jaccard of the nudged answer: to the aligned answer {_sim(s['similarity']['aligned'])}, "
+             f"to the base + {prompt} answer {_sim(s['similarity']['base'])}"),
+    ]
 
 
 def legend(palette: dict[str, str] = DEFAULT_PALETTE) -> Text:
@@ -94,6 +123,8 @@ def render(record: dict[str, Any]) -> Group:
         parts.append(Text("most frequent shifted aligned tokens: " + ", ".join(f"{visible(t)!r}×{n}" for t, n in top)))
     if "ablation" in record:
         parts.append(ablation_view(record["ablation"]))
+    if "nudged" in record:
+        parts += nudged_parts(record, prompt)
     return Group(*parts)
 
 

@@ -5,8 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from ..engine.ablation import Ablation
-from ..engine.aggregate import LENS_TITLES, RANK_BINS, Aggregate, LensFigures
-from ..engine.events import CATEGORIES, ComparisonResult, SideResult, SideSummary, TokenEvent
+from ..engine.aggregate import LENS_TITLES, RANK_BINS, Aggregate, LensFigures, NudgeFigures
+from ..engine.events import (
+    CATEGORIES,
+    ComparisonResult,
+    NudgeResult,
+    NudgeSummary,
+    SideResult,
+    SideSummary,
+    TokenEvent,
+    TopEntry,
+)
+
+
+def _top(entries: tuple[TopEntry, ...]) -> list[dict[str, Any]]:
+    return [{"id": e.id, "text": e.text, "logprob": e.logprob} for e in entries]
 
 
 def token_record(t: TokenEvent, top_k: int) -> dict[str, Any]:
@@ -22,8 +35,8 @@ def token_record(t: TokenEvent, top_k: int) -> dict[str, Any]:
     if not t.rank_exact:  # a server's top-k did not hold the token: other_rank is the bound k + 1
         rec["other_rank_exact"] = False
     if top_k:
-        rec["top"] = [{"id": e.id, "text": e.text, "logprob": e.logprob} for e in t.top[:top_k]]
-        rec["other_top"] = [{"id": e.id, "text": e.text, "logprob": e.logprob} for e in t.other_top[:top_k]]
+        rec["top"] = _top(t.top[:top_k])
+        rec["other_top"] = _top(t.other_top[:top_k])
     return rec
 
 
@@ -113,6 +126,32 @@ def ablation_record(ablation: Ablation) -> dict[str, Any]:
                       "shifted_share": s.shifted_share, "closure": s.closure, "recovered": list(s.recovered)}
                      for s in ablation.scores],
     }
+def nudge_summary_record(s: NudgeSummary) -> dict[str, Any]:
+    return {"n": s.n, "aligned": s.aligned, "aligned_share": s.aligned_share,
+            "aligned_positions": list(s.aligned_positions),
+            "similarity": {"aligned": s.similarity_aligned, "base": s.similarity_base}}
+
+
+def nudge_record(result: NudgeResult, top_k: int = 0) -> dict[str, Any]:
+    """A query's nudged answer (`analyze --nudge`, the record's "nudged" block): γ, the answer and
+    every token with who chose it and the base's top-1 probability there (and, with `top_k`, the
+    base's top-k and the aligned model's where it was consulted), and the summary."""
+    tokens = []
+    for t in result.tokens:
+        rec: dict[str, Any] = {"id": t.id, "text": t.text, "chosen_by": t.chosen_by, "base_top1": t.base_top1}
+        if top_k:
+            rec["top"] = _top(t.top[:top_k])
+            rec["aligned_top"] = _top(t.aligned_top[:top_k])
+        tokens.append(rec)
+    return {"gamma": result.gamma, "prompt_ids": result.prompt_ids, "text": result.text,
+            "finish_reason": result.finish_reason, "tokens": tokens, "summary": nudge_summary_record(result.summary)}
+
+
+def nudge_figures_record(f: NudgeFigures) -> dict[str, Any]:
+    return {"gamma": f.gamma, "answers": f.answers, "tokens": f.tokens, "aligned": f.aligned,
+            "mean_aligned_share": f.mean_aligned_share,
+            "mean_similarity": {"aligned": f.mean_similarity_aligned, "base": f.mean_similarity_base},
+            "by_position": {"answers": list(f.reaching), "aligned": list(f.aligned_at)}}
 
 
 def lens_record(f: LensFigures) -> dict[str, Any]:
@@ -136,12 +175,17 @@ def lens_record(f: LensFigures) -> dict[str, Any]:
 def aggregate_record(agg: Aggregate, **run: Any) -> dict[str, Any]:
     """The query-set report as one JSON object (`analyze --summary`; read by the pretty and HTML
     writers): `run` carries the models, the prompt's name and the parameters."""
-    return {
+    record = {
         "type": "summary",
         **run,
         "queries": len(agg.queries),
         "closure": agg.closure,
         "lenses": {lens: {"title": LENS_TITLES[lens], **lens_record(f)} for lens, f in agg.lenses.items()},
         "per_query": [{"index": q.index, "id": q.id, "query": q.query, "tokens": q.tokens, "shifted": q.shifted,
-                       "closure": q.closure} for q in agg.queries],
+                       "closure": q.closure,
+                       **({} if q.nudged is None else {"nudged": nudge_summary_record(q.nudged)})}
+                      for q in agg.queries],
     }
+    if agg.nudged is not None:
+        record["nudged"] = nudge_figures_record(agg.nudged)
+    return record

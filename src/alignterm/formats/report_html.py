@@ -123,7 +123,8 @@ def _per_query(summary: dict[str, Any]) -> str:
     lenses = list(summary["lenses"])
     head = ("<thead><tr><th>#</th><th>id</th><th>query</th><th>base tokens</th><th>aligned tokens</th>"
             + "".join(f"<th>shifted · {html.escape(summary['lenses'][k]['title'])}</th>" for k in lenses)
-            + ("<th>closure</th>" if "urial" in lenses else "") + "</tr></thead>")
+            + ("<th>closure</th>" if "urial" in lenses else "")
+            + ("<th>aligned share · nudged</th>" if "nudged" in summary else "") + "</tr></thead>")
     rows = []
     for q in summary["per_query"]:
         cells = [f'<td data-v="{q["index"]}"><a href="#q{q["index"]}">{q["index"] + 1}</a></td>',
@@ -134,8 +135,21 @@ def _per_query(summary: dict[str, Any]) -> str:
         cells += [f'<td data-v="{_key(q["shifted"][k])}">{_pct(q["shifted"][k])}</td>' for k in lenses]
         if "urial" in lenses:
             cells.append(f'<td data-v="{_key(q["closure"])}">{_num(q["closure"], 2)}</td>')
+        if "nudged" in summary:
+            share = q["nudged"]["aligned_share"] if "nudged" in q else None
+            cells.append(f'<td data-v="{_key(share)}">{_pct(share)}</td>')
         rows.append(f"<tr>{''.join(cells)}</tr>")
     return f'<table class="sortable">{head}<tbody>{"".join(rows)}</tbody></table>'
+
+
+def _nudged(summary: dict[str, Any]) -> str:
+    """The nudged answers' figures (analyze --nudge)."""
+    if "nudged" not in summary:
+        return ""
+    n = summary["nudged"]
+    return (f"<p>nudged answers (γ = {n['gamma']:g}): mean aligned-token share <b>{_pct(n['mean_aligned_share'])}</b>; "
+            f"mean word Jaccard to the aligned answer <b>{_num(n['mean_similarity']['aligned'], 2)}</b>, "
+            f"to the base answer <b>{_num(n['mean_similarity']['base'], 2)}</b></p>")
 
 
 def report_section(summary: dict[str, Any]) -> str:
@@ -143,6 +157,7 @@ def report_section(summary: dict[str, Any]) -> str:
     closure = "" if summary["closure"] is None else (
         f"<p>pooled in-context closure: <b>{summary['closure']:.2f}</b> "
         "(1 − shifted share under base + URIAL / under base + bare prompt, over every aligned token)</p>")
+    closure += _nudged(summary)
     return (f'<section id="report"><h2>All {summary["queries"]} queries</h2>{_shares_table(summary)}{closure}'
             f"{_curves(summary)}{_top_tables(summary)}<h3>Per query (click a column to sort)</h3>"
             f"{_per_query(summary)}</section>")

@@ -75,10 +75,33 @@ def _top(summary: dict[str, Any]) -> list[Text]:
     return lines
 
 
+def _nudged(summary: dict[str, Any]) -> list[Text]:
+    """The nudged answers (analyze --nudge): mean aligned share and similarities, and the aligned
+    share by position as a sparkline."""
+    n = summary["nudged"]
+    sim = n["mean_similarity"]
+    at = n["by_position"]
+    size = max(1, -(-len(at["answers"]) // SPARK_WIDTH))
+    cells = [(sum(at["answers"][i : i + size]), sum(at["aligned"][i : i + size]))
+             for i in range(0, len(at["answers"]), size)]
+    return [  # one short line each, within 80 columns
+        Text(f"nudged answers (γ = {n['gamma']:g}): mean aligned-token share {_pct(n['mean_aligned_share'])}"),
+        Text(f"  mean word Jaccard: to the aligned answer {_num(sim['aligned'])}, to the base answer {_num(sim['base'])}"),
+        Text(f"  aligned share by position ({size} per column, 0 → later):"),
+        Text(f"  {sparkline([k / r if r else 0.0 for r, k in cells])}"),
+    ]
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
 def report(summary: dict[str, Any], palette: dict[str, str] = DEFAULT_PALETTE) -> Group:
     """The query-set report, ready for `Console.print`."""
     parts: list[Any] = [_shares(summary, palette)]
     if summary["closure"] is not None:
         parts.append(Text(f"pooled in-context closure: {summary['closure']:.2f}"))
+    if "nudged" in summary:
+        parts += _nudged(summary)
     parts += [Text(), _curves(summary), Text(), _ranks(summary), Text(), *_top(summary)]
     return Group(*parts)
