@@ -21,7 +21,7 @@ from .engine.values import CancelToken, DecodingParams, ModelSpec
 if TYPE_CHECKING:
     from .analyze_samples import SamplesOptions
 
-FORMATS = ("jsonl", "csv", "html", "pretty")
+FORMATS = ("jsonl", "csv", "html", "pretty", "llm-comparator")
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,8 @@ def check_ablation_flags(urial: str, fmt: str, samples: bool) -> None:
     if samples:
         raise BadInput("--urial-ablation ablates a comparison run, not --samples")
     if fmt not in ABLATION_FORMATS:
-        raise BadInput(f"--urial-ablation supports --format {', '.join(ABLATION_FORMATS)} (a CSV row is one token)")
+        raise BadInput(f"--urial-ablation supports --format {', '.join(ABLATION_FORMATS)} (its per-variant table "
+                       f"has no place in --format {fmt})")
 
 
 def pick_format(fmt: str | None, out: Path | None) -> str:
@@ -228,6 +229,13 @@ def _write(job: AnalyzeJob, out, progress: _Progress, report: Report) -> None:
         rows = CsvWriter(out)
         for rec in recs:
             rows.write(rec)
+    elif job.fmt == "llm-comparator":  # refused with --samples (check_samples_flags)
+        from .formats.llm_comparator import LlmComparatorWriter
+
+        doc = LlmComparatorWriter(out)
+        for rec in recs:
+            doc.write(rec)
+        doc.close()
     else:
         from .formats.diversity_html import DiversityHtmlWriter
         from .formats.html import HtmlWriter

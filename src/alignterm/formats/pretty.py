@@ -84,6 +84,8 @@ def render(record: dict[str, Any]) -> Group:
     for side in ("base", "aligned"):
         title = SIDE_TITLES[side].format(prompt=prompt)
         parts.append(Panel(answer_text(record[side]["tokens"]), title=title, title_align="left"))
+        if record[side].get("runaway"):  # only a base side has the field
+            parts.append(Text(f"⚠ {record[side]['hint']}", style="bold yellow"))
     parts.append(legend())
     parts.append(summary_table(record))
     s = record["summary"]
