@@ -39,6 +39,7 @@ class AnalyzeJob:
     samples: SamplesOptions | None = None  # analyze --samples N: diversity mode (analyze_samples.py)
     summary: Path | None = None  # --summary FILE: the query-set report as JSON (engine/aggregate.py)
     ablation: bool = False  # --urial-ablation: each query's closure per part of the URIAL prompt (engine/ablation.py)
+    show_prompts: bool = False  # --show-prompts: pretty prints each prompt's text and ids (formats/prompt_view.py)
     # set by the CLI's Ctrl-C handler: stops a run even when a library swallowed the interrupt
     cancel: CancelToken = field(default_factory=CancelToken)
 
@@ -87,6 +88,15 @@ def check_ablation_flags(urial: str, fmt: str, samples: bool) -> None:
                        f"has no place in --format {fmt})")
 
 
+def check_show_prompts(fmt: str, samples: bool) -> None:
+    """--show-prompts prints in the pretty view of a comparison run (JSON has the ids as prompt_ids)."""
+    if fmt != "pretty":
+        raise BadInput(f"--show-prompts prints the prompts in --format pretty, not {fmt} "
+                       "(JSON records hold them as prompt_ids)")
+    if samples:
+        raise BadInput("--show-prompts shows a comparison run's prompts, not --samples")
+
+
 def pick_format(fmt: str | None, out: Path | None) -> str:
     """The format asked for, else one guessed from -o's suffix, else pretty on a terminal."""
     if fmt:
@@ -102,6 +112,7 @@ def records(job: AnalyzeJob, progress: _Progress, report: Report) -> Iterator[di
     from .engine.ablation import ablate
     from .engine.compare import Comparator, ComparisonRequest
     from .engine.prompts import load_urial, urial_name
+    from .formats.prompt_view import prompt_tokens
     from .formats.record import ablation_record, result_record
 
     urial_text = load_urial(job.urial)
@@ -128,6 +139,9 @@ def records(job: AnalyzeJob, progress: _Progress, report: Report) -> Iterator[di
             job.check_interrupt()
             assert ablation is not None  # only job.cancel stops it, and check_interrupt raised then
             record["ablation"] = ablation_record(ablation)
+        if job.show_prompts:
+            record["prompt_view"] = prompt_tokens(record, aligned=comparator.aligned.tokenizer,
+                                                  base=comparator.base.tokenizer)
         yield record
         progress(len(result.aligned.tokens) + len(result.base.tokens))
 

@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--urial-ablation", action="store_true",
                     help="also score the aligned answer under parts of the URIAL prompt (each example removed, "
                          "the preamble alone, each example alone): closure and recovered tokens per part")
+    an.add_argument("--show-prompts", action="store_true",
+                    help="--format pretty: also print each prompt the models saw (text with special tokens, ids)")
     sm = an.add_argument_group("diversity (Lake et al. 2024): sampled answers instead of one comparison")
     sm.add_argument("--samples", type=int, default=None, metavar="N",
                     help="draw N samples per side (aligned, base + URIAL, base + URIAL + hint) and measure "
@@ -133,7 +135,7 @@ def decoding(args: argparse.Namespace) -> DecodingParams:
 
 
 def _analyze(args: argparse.Namespace, ctrl_c: CancelToken) -> int:
-    from .analyze import AnalyzeJob, check_ablation_flags, pick_format, read_queries, run_analyze
+    from .analyze import AnalyzeJob, check_ablation_flags, check_show_prompts, pick_format, read_queries, run_analyze
     from .analyze_samples import check_samples_flags
 
     queries = read_queries(args.queries) if args.queries else [{"query": args.query}]
@@ -151,8 +153,11 @@ def _analyze(args: argparse.Namespace, ctrl_c: CancelToken) -> int:
         raise BadInput("--summary reports a comparison run; --samples records hold their own measures")
     if args.urial_ablation:
         check_ablation_flags(args.urial, fmt, samples is not None)
+    if args.show_prompts:
+        check_show_prompts(fmt, samples is not None)
     job = AnalyzeJob(base, aligned, args.urial, decoding(args), queries, fmt, out,
-                     args.top_k, samples, summary, ablation=args.urial_ablation, cancel=ctrl_c)
+                     args.top_k, samples, summary, ablation=args.urial_ablation, show_prompts=args.show_prompts,
+                     cancel=ctrl_c)
     return run_analyze(job)
 
 

@@ -81,6 +81,10 @@ def render(record: dict[str, Any]) -> Group:
     """A whole comparison, ready for `Console.print`."""
     prompt = "bare prompt" if record["urial"] is None else f"URIAL ({record['urial']})"
     parts: list[Any] = [Text(f"Query: {visible(record['query'])}", style="bold")]
+    if "prompt_view" in record:  # analyze --show-prompts
+        from .prompt_view import render_prompts
+
+        parts.append(render_prompts(record))
     for side in ("base", "aligned"):
         title = SIDE_TITLES[side].format(prompt=prompt)
         parts.append(Panel(answer_text(record[side]["tokens"]), title=title, title_align="left"))
