@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="open a saved session (replayed without a model; re-running uses its recorded models)")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
-    an = sub.add_parser("analyze", help="compare on queries without the app; write JSONL, CSV, HTML or pretty text")
+    an = sub.add_parser("analyze", help="compare on queries without the app; write JSONL, CSV, HTML, pretty text "
+                                        "or an LLM Comparator file")
     q = an.add_mutually_exclusive_group(required=True)
     q.add_argument("--query", metavar="TEXT")
     q.add_argument("--queries", metavar="FILE.jsonl", help='JSON Lines, one {"query": ...} object per line')
