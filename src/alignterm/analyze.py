@@ -21,7 +21,7 @@ from .engine.values import CancelToken, DecodingParams, ModelSpec
 if TYPE_CHECKING:
     from .analyze_samples import SamplesOptions
 
-FORMATS = ("jsonl", "csv", "html", "pretty")
+FORMATS = ("jsonl", "csv", "html", "pretty", "llm-comparator")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class AnalyzeJob:
     summary: Path | None = None  # --summary FILE: the query-set report as JSON (engine/aggregate.py)
     ablation: bool = False  # --urial-ablation: each query's closure per part of the URIAL prompt (engine/ablation.py)
     nudge: float | None = None  # --nudge: γ of each query's nudged answer (engine/nudge.py); None: none
+    show_prompts: bool = False  # --show-prompts: pretty prints each prompt's text and ids (formats/prompt_view.py)
     # set by the CLI's Ctrl-C handler: stops a run even when a library swallowed the interrupt
     cancel: CancelToken = field(default_factory=CancelToken)
 
@@ -84,7 +85,17 @@ def check_ablation_flags(urial: str, fmt: str, samples: bool) -> None:
     if samples:
         raise BadInput("--urial-ablation ablates a comparison run, not --samples")
     if fmt not in ABLATION_FORMATS:
-        raise BadInput(f"--urial-ablation supports --format {', '.join(ABLATION_FORMATS)} (a CSV row is one token)")
+        raise BadInput(f"--urial-ablation supports --format {', '.join(ABLATION_FORMATS)} (its per-variant table "
+                       f"has no place in --format {fmt})")
+
+
+def check_show_prompts(fmt: str, samples: bool) -> None:
+    """--show-prompts prints in the pretty view of a comparison run (JSON has the ids as prompt_ids)."""
+    if fmt != "pretty":
+        raise BadInput(f"--show-prompts prints the prompts in --format pretty, not {fmt} "
+                       "(JSON records hold them as prompt_ids)")
+    if samples:
+        raise BadInput("--show-prompts shows a comparison run's prompts, not --samples")
 
 
 def pick_format(fmt: str | None, out: Path | None) -> str:
@@ -102,6 +113,7 @@ def records(job: AnalyzeJob, progress: _Progress, report: Report) -> Iterator[di
     from .engine.ablation import ablate
     from .engine.compare import Comparator, ComparisonRequest
     from .engine.prompts import load_urial, urial_name
+    from .formats.prompt_view import prompt_tokens
     from .formats.record import ablation_record, nudge_record, result_record
 
     urial_text = load_urial(job.urial)
@@ -140,6 +152,9 @@ def records(job: AnalyzeJob, progress: _Progress, report: Report) -> Iterator[di
             report.add_nudge(nudged)
             record["nudged"] = nudge_record(nudged, job.top_k)
             tokens += len(nudged.tokens)
+        if job.show_prompts:
+            record["prompt_view"] = prompt_tokens(record, aligned=comparator.aligned.tokenizer,
+                                                  base=comparator.base.tokenizer)
         yield record
         progress(tokens)
 
@@ -241,6 +256,13 @@ def _write(job: AnalyzeJob, out, progress: _Progress, report: Report) -> None:
         rows = CsvWriter(out, nudged=job.nudge is not None)
         for rec in recs:
             rows.write(rec)
+    elif job.fmt == "llm-comparator":  # refused with --samples (check_samples_flags)
+        from .formats.llm_comparator import LlmComparatorWriter
+
+        doc = LlmComparatorWriter(out)
+        for rec in recs:
+            doc.write(rec)
+        doc.close()
     else:
         from .formats.diversity_html import DiversityHtmlWriter
         from .formats.html import HtmlWriter

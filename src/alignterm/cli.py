@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="open a saved session (replayed without a model; re-running uses its recorded models)")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
-    an = sub.add_parser("analyze", help="compare on queries without the app; write JSONL, CSV, HTML or pretty text")
+    an = sub.add_parser("analyze", help="compare on queries without the app; write JSONL, CSV, HTML, pretty text "
+                                        "or an LLM Comparator file")
     q = an.add_mutually_exclusive_group(required=True)
     q.add_argument("--query", metavar="TEXT")
     q.add_argument("--queries", metavar="FILE.jsonl", help='JSON Lines, one {"query": ...} object per line')
@@ -89,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     nu.add_argument("--nudge", action="store_true", help="also write each query's nudged answer and its summary")
     nu.add_argument("--gamma", type=float, default=None, metavar="G",
                     help=f"nudge where the base model's top-1 probability is below G, in [0, 1] (default {DEFAULT_GAMMA:g})")
+    an.add_argument("--show-prompts", action="store_true",
+                    help="--format pretty: also print each prompt the models saw (text with special tokens, ids)")
     sm = an.add_argument_group("diversity (Lake et al. 2024): sampled answers instead of one comparison")
     sm.add_argument("--samples", type=int, default=None, metavar="N",
                     help="draw N samples per side (aligned, base + URIAL, base + URIAL + hint) and measure "
@@ -139,7 +142,7 @@ def decoding(args: argparse.Namespace) -> DecodingParams:
 
 
 def _analyze(args: argparse.Namespace, ctrl_c: CancelToken) -> int:
-    from .analyze import AnalyzeJob, check_ablation_flags, pick_format, read_queries, run_analyze
+    from .analyze import AnalyzeJob, check_ablation_flags, check_show_prompts, pick_format, read_queries, run_analyze
     from .analyze_samples import check_samples_flags
 
     queries = read_queries(args.queries) if args.queries else [{"query": args.query}]
@@ -157,8 +160,10 @@ def _analyze(args: argparse.Namespace, ctrl_c: CancelToken) -> int:
         raise BadInput("--summary reports a comparison run; --samples records hold their own measures")
     if args.urial_ablation:
         check_ablation_flags(args.urial, fmt, samples is not None)
+    if args.show_prompts:
+        check_show_prompts(fmt, samples is not None)
     job = AnalyzeJob(base, aligned, args.urial, decoding(args), queries, fmt, out,
-                     args.top_k, samples, summary, ablation=args.urial_ablation,
+                     args.top_k, samples, summary, ablation=args.urial_ablation, show_prompts=args.show_prompts,
                      nudge=_gamma(args, samples is not None), cancel=ctrl_c)
     return run_analyze(job)
 

@@ -81,11 +81,17 @@ def urial_name(name_or_path: str) -> str | None:
     return None if name_or_path == NONE else name_or_path
 
 
+def query_block(query: str, *, bare: bool) -> str:
+    """The query's part of a base prompt: what follows the URIAL prompt, or the whole bare prompt."""
+    block = QUERY_BLOCK.format(query=query)
+    return block.lstrip("\n") if bare else block
+
+
 def base_prompt(query: str, urial: str | None) -> str:
     """The base model's prompt text: URIAL prefix + query block, or the bare query block."""
     if urial is None:
-        return QUERY_BLOCK.format(query=query).lstrip("\n")
-    return urial + QUERY_BLOCK.format(query=query)
+        return query_block(query, bare=True)
+    return urial + query_block(query, bare=False)
 
 
 def check_query(query: str) -> str:

@@ -45,6 +45,7 @@ table{border-collapse:collapse;margin:.5em 0}td,th{padding:.1em .6em;text-align:
 #detail tr.chosen td{font-weight:bold;color:var(--accent)}
 .note{opacity:.7}
 .ntok.aligned{text-decoration:underline;font-weight:bold;color:var(--accent)}
+.runaway{border-left:4px solid var(--shifted);padding:.3em .6em;margin:.3em 0;font-weight:bold}
 """
 
 # Fills the detail table from the embedded data: plain DOM calls and textContent only.
@@ -214,6 +215,13 @@ def _answers(record: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
     return out
 
 
+def _runaway(side: dict[str, Any]) -> str:
+    """The marked note of a base answer that ran to the token limit (architecture §3 "runaway")."""
+    if not side["runaway"]:
+        return ""
+    return f'<p class="runaway" role="note">⚠ {html.escape(side["hint"])}</p>'
+
+
 def _section(q: int, r: dict[str, Any]) -> str:
     urial = r.get("urial") or "none"
     titles = {"base": "base (bare prompt)" if urial == "none" else f"base + URIAL ({html.escape(str(urial))})",
@@ -225,6 +233,7 @@ def _section(q: int, r: dict[str, Any]) -> str:
         sides.append(
             f'<div><h3>{titles[side]} · {len(tokens)} tokens'
             f' <span class="note">{f"({finish})" if finish else ""}</span></h3>'
+            f'{_runaway(r[side]) if side == "base" else ""}'
             f'<div class="answer" data-q="{q}" data-side="{side}">{_tokens(q, side, tokens)}</div>'
             f"{_plot(tokens)}</div>"
         )

@@ -110,9 +110,15 @@ def render(record: dict[str, Any]) -> Group:
     """A whole comparison, ready for `Console.print`."""
     prompt = "bare prompt" if record["urial"] is None else f"URIAL ({record['urial']})"
     parts: list[Any] = [Text(f"Query: {visible(record['query'])}", style="bold")]
+    if "prompt_view" in record:  # analyze --show-prompts
+        from .prompt_view import render_prompts
+
+        parts.append(render_prompts(record))
     for side in ("base", "aligned"):
         title = SIDE_TITLES[side].format(prompt=prompt)
         parts.append(Panel(answer_text(record[side]["tokens"]), title=title, title_align="left"))
+        if record[side].get("runaway"):  # only a base side has the field
+            parts.append(Text(f"⚠ {record[side]['hint']}", style="bold yellow"))
     parts.append(legend())
     parts.append(summary_table(record))
     s = record["summary"]

@@ -40,13 +40,24 @@ def token_record(t: TokenEvent, top_k: int) -> dict[str, Any]:
     return rec
 
 
-def side_record(side: SideResult, top_k: int) -> dict[str, Any]:
-    return {
+RUNAWAY_HINT = ("the base model ran to the token limit without closing its answer: shorten the query, "
+                "raise --max-new-tokens, or fix the URIAL prompt's format")
+
+
+def side_record(side: SideResult, top_k: int, *, base: bool = False) -> dict[str, Any]:
+    """One side of architecture §3; a `base` side also says whether it ran away (hit the token limit
+    before its stop string or end of sequence), with a hint when it did."""
+    rec: dict[str, Any] = {
         "prompt_ids": side.prompt_ids,
         "text": side.text,
         "finish_reason": side.finish_reason,
         "tokens": [token_record(t, top_k) for t in side.tokens],
     }
+    if base:
+        rec["runaway"] = side.finish_reason == "length"
+        if rec["runaway"]:
+            rec["hint"] = RUNAWAY_HINT
+    return rec
 
 
 def summary_record(s: SideSummary) -> dict[str, Any]:
@@ -106,7 +117,7 @@ def result_record(
                 "seed": result.params.seed,
             },
             "aligned": side_record(result.aligned, top_k),
-            "base": side_record(result.base, top_k),
+            "base": side_record(result.base, top_k, base=True),
             "summary": summary,
             "exact": exactness(result),
         }
