@@ -67,10 +67,29 @@ def read_queries(path: str) -> list[dict[str, Any]]:
             raise BadInput(f"{path} line {n}: not valid JSON ({err.msg})") from None
         if not isinstance(obj, dict) or not isinstance(obj.get("query"), str) or not obj["query"].strip():
             raise BadInput(f'{path} line {n}: expected an object with a non-empty "query" string')
+        if not _valid_force(obj.get("force", {})):
+            raise BadInput(f'{path} line {n}: "force" maps "aligned" and/or "base" to the start of that answer: '
+                           "a non-empty text or a list of token ids")
         queries.append(obj)
     if not queries:
         raise BadInput(f"{path} holds no queries")
     return queries
+
+
+def _valid_force(force: Any) -> bool:
+    return isinstance(force, dict) and set(force) <= {"aligned", "base"} and all(
+        (isinstance(v, str) and v != "") or (isinstance(v, list) and v and all(type(i) is int and i >= 0 for i in v))
+        for v in force.values())
+
+
+def forced_ids(start: str | list[int], tokenizer) -> tuple[int, ...]:
+    """A query line's forced answer start as token ids: a text is tokenized as answer text (no BOS);
+    ids must be in the model's vocabulary."""
+    ids = tokenizer.encode(start) if isinstance(start, str) else start
+    size = tokenizer.vocab_size
+    if size is not None and any(i >= size for i in ids):
+        raise BadInput(f"a forced token id is not in the model's vocabulary of {size} tokens")
+    return tuple(ids)
 
 
 ABLATION_FORMATS = ("jsonl", "pretty", "html")
@@ -129,7 +148,10 @@ def records(job: AnalyzeJob, progress: _Progress, report: Report) -> Iterator[di
     for q in job.queries:
         job.check_interrupt()
         extra = {k: v for k, v in q.items() if k != "query"}
-        result = comparator.compare(ComparisonRequest(q["query"], urial_text, job.params, live=False), job.cancel)
+        models = {"aligned": comparator.aligned, "base": comparator.base}
+        force = {side: forced_ids(start, models[side].tokenizer) for side, start in q.get("force", {}).items()}
+        request = ComparisonRequest(q["query"], urial_text, job.params, live=False, force=force)
+        result = comparator.compare(request, job.cancel)
         job.check_interrupt()
         report.add(result, q.get("id"))
         record = result_record(

@@ -2,16 +2,16 @@
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from alignterm.engine.compare import Comparator, ComparisonRequest
-from alignterm.engine.demo import ALIGNED_DIR, BASE_DIR
 from alignterm.engine.errors import BadInput
 from alignterm.engine.events import NudgedToken, NudgeFinished
 from alignterm.engine.nudge import Nudger, check_gamma
 from alignterm.engine.prompts import load_urial
 from alignterm.engine.rows import Rows
 from alignterm.engine.values import CancelToken, DecodingParams
+
+from .plain import answer_rows, chat_ids
 
 PARAMS = DecodingParams(max_new_tokens=96)  # the first query's aligned answer ends at 86 tokens
 MIXED = 0.8  # on the first demo query, the base is below this at some word starts and above it at others
@@ -32,30 +32,6 @@ def comparison(comparator, queries, urial):
     return comparator.compare(ComparisonRequest(queries[0], urial, PARAMS, live=False))
 
 
-@pytest.fixture(scope="module")
-def plain():
-    """The demo models as transformers loads them, read with plain forward passes (no KV cache,
-    nothing of alignterm's): the reference the nudged run is checked against."""
-    models = {}
-    for name, folder in (("base", BASE_DIR), ("aligned", ALIGNED_DIR)):
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
-        models[name] = model.eval()
-    tok = AutoTokenizer.from_pretrained(ALIGNED_DIR)
-    return models, tok
-
-
-def _chat_ids(tok, query: str) -> list[int]:
-    ids = tok.apply_chat_template([{"role": "user", "content": query}], add_generation_prompt=True, tokenize=True)
-    return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
-
-
-@torch.no_grad()
-def _rows(model, prompt: list[int], answer: list[int]) -> torch.Tensor:
-    """The model's next-token logits at each answer position: row i predicts answer[i] after prompt + answer[:i]."""
-    logits = model(torch.tensor([prompt + answer])).logits[0].float()
-    return logits[len(prompt) - 1 : len(prompt) - 1 + len(answer)]
-
-
 def test_gamma_zero_is_the_base_answer(nudger, comparison, queries, urial):
     """No base top-1 probability is below 0: the base decodes alone, as in a comparison."""
     result = nudger.nudge(queries[0], urial, PARAMS, 0.0, reference=comparison)
@@ -70,7 +46,7 @@ def test_gamma_one_is_greedy_decoding_of_the_aligned_model(nudger, plain, querie
     models, tok = plain
     result = nudger.nudge(queries[0], urial, PARAMS, 1.0)
     assert result.tokens and {t.chosen_by for t in result.tokens} == {"aligned"}
-    ids = _chat_ids(tok, queries[0])
+    ids = chat_ids(tok, queries[0])
     greedy: list[int] = []
     with torch.no_grad():
         for _ in range(PARAMS.max_new_tokens):
@@ -108,8 +84,8 @@ def test_every_token_is_the_choosing_models_argmax_in_context(mixed, plain, quer
     _, result = mixed
     models, tok = plain
     answer = [t.id for t in result.tokens]
-    base = _rows(models["base"], result.prompt_ids, answer)
-    aligned = _rows(models["aligned"], _chat_ids(tok, queries[0]), answer)
+    base = answer_rows(models["base"], result.prompt_ids, answer)
+    aligned = answer_rows(models["aligned"], chat_ids(tok, queries[0]), answer)
     for i, t in enumerate(result.tokens):
         assert t.base_top1 == pytest.approx(float(torch.softmax(base[i], -1).max()), abs=1e-4)
         chooser = base if t.chosen_by == "base" else aligned
@@ -121,7 +97,7 @@ def test_the_aligned_model_writes_whole_words_where_the_base_is_unsure(mixed, pl
     aligned model writes a word, and the base takes back over only at a word start where it is sure."""
     _, result = mixed
     models, tok = plain
-    aligned = _rows(models["aligned"], _chat_ids(tok, queries[0]), [t.id for t in result.tokens])
+    aligned = answer_rows(models["aligned"], chat_ids(tok, queries[0]), [t.id for t in result.tokens])
     pieces = tok.convert_ids_to_tokens(list(range(len(tok))))
     word_start = [p.startswith(("Ġ", "Ċ")) for p in pieces]  # the demo tokenizer's byte-level space and newline
     previous = "base"

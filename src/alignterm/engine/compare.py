@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from . import shift
@@ -36,7 +36,7 @@ from .loading import load_checked_pair
 from .measure import measure
 from .prompts import base_prompt, check_query
 from .rows import Rows
-from .values import CancelToken, DecodingParams, ModelSpec, Step
+from .values import CancelToken, DecodingParams, ModelSpec, Step, TopK
 from .vocab import SharedVocab, shared_vocab
 
 # A re-score feeds the answer in passes of this many tokens, so a newer edit can stop it between them.
@@ -53,6 +53,10 @@ class ComparisonRequest:
 
     `keep_aligned`, a finished result for the same query, re-runs the base side only: its
     aligned answer is kept and re-scored under the new base prompt (after a URIAL edit).
+
+    `force` gives a side's answer a forced start (token ids): those tokens are its answer's
+    first, read and measured like generated ones, and the model generates on from them (a fork
+    at a token: docs/decisions.md, "Forcing a prefix").
     """
 
     query: str
@@ -60,6 +64,7 @@ class ComparisonRequest:
     params: DecodingParams = field(default_factory=DecodingParams)
     live: bool = True
     keep_aligned: ComparisonResult | None = None
+    force: Mapping[Side, tuple[int, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -75,10 +80,12 @@ class Rescored:
 class _SideRun:
     """One side's generation: its steps, the answer they grow (engine/answer.py) and what is measured."""
 
-    def __init__(self, side: Side, own: Backend, prompt_ids: list[int], params: DecodingParams, stops: bool):
+    def __init__(self, side: Side, own: Backend, prompt_ids: list[int], params: DecodingParams, stops: bool,
+                 forced: Sequence[int] = ()):
         self.side = side
         self.prompt_ids = prompt_ids
-        self.steps = own.generate(prompt_ids, params)
+        self.forced = tuple(forced)
+        self.steps = _forced_then_generated(own, prompt_ids, self.forced, params)
         self.answer = GrowingAnswer(own.tokenizer, stops, prompt_ids)
         # the steps taken but not yet released into the answer; steps[i] is the answer's token _first + i
         # (released steps are dropped: their logits rows are large, and are measured once)
@@ -123,6 +130,23 @@ class _SideRun:
         """Tokens per second of this side so far."""
         elapsed = self.elapsed or (time.perf_counter() - self.started)
         return len(self.events) / elapsed if elapsed > 0 else 0.0
+
+
+def _forced_then_generated(own: Backend, prompt_ids: list[int], forced: tuple[int, ...],
+                           params: DecodingParams) -> Generator[Step, None, None]:
+    """The forced tokens as steps, each with the row its model would have drawn it from, then the
+    model's own generation after them (within the same token budget)."""
+    if forced:
+        if not own.can_score:
+            raise BadInput(f"{own.name} cannot score given tokens, so its answer cannot start with forced tokens")
+        scorer = own.scorer()
+        scorer.set_context(prompt_ids)
+        rows = scorer.score(list(forced))
+        vocab = own.tokenizer.vocab_size  # as in generation: padded output rows are not tokens
+        for token, row in zip(forced[: params.max_new_tokens], rows):
+            yield Step(token, row if isinstance(row, TopK) else row[:vocab])
+    if params.max_new_tokens > len(forced):
+        yield from own.generate(prompt_ids + list(forced), replace(params, max_new_tokens=params.max_new_tokens - len(forced)))
 
 
 class Comparator:
@@ -192,8 +216,8 @@ class Comparator:
         if self._under_base_bare is not None and bare_ids is not None:
             self._under_base_bare.set_context(bare_ids)
         sides = (
-            _SideRun("aligned", self.aligned, aligned_ids, params, stops=False),
-            _SideRun("base", self.base, base_ids, params, stops=True),
+            _SideRun("aligned", self.aligned, aligned_ids, params, stops=False, forced=request.force.get("aligned", ())),
+            _SideRun("base", self.base, base_ids, params, stops=True, forced=request.force.get("base", ())),
         )
         aligned_bare: list[TokenEvent] | None = [] if bare else None
         yield from self._drive(sides, request.live, cancel, aligned_bare)
@@ -218,7 +242,7 @@ class Comparator:
         yield SideFinished("aligned", kept.aligned.finish_reason, kept.aligned.text, kept.aligned.tokens_per_s)
         if self._under_aligned is not None:
             self._under_aligned.set_context(kept.aligned.prompt_ids)
-        run = _SideRun("base", self.base, base_ids, params, stops=True)
+        run = _SideRun("base", self.base, base_ids, params, stops=True, forced=request.force.get("base", ()))
         yield from self._drive((run,), request.live, cancel, None)
         if request.urial is None:
             bare = None
@@ -308,6 +332,7 @@ class Comparator:
             text=self._text(run),
             finish_reason=run.reason,
             tokens_per_s=run.rate,
+            forced=min(len(run.forced), len(run.events)),
         )
 
     def _aligned_rows(self, result: ComparisonResult, scorer: Scorer) -> Rows:

@@ -163,6 +163,7 @@ class SideResult:
     text: str = ""
     finish_reason: str = ""
     tokens_per_s: float = 0.0
+    forced: int = 0  # its first `forced` tokens were forced, not chosen by the model (a fork)
 
 
 @dataclass

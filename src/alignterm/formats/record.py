@@ -53,6 +53,8 @@ def side_record(side: SideResult, top_k: int, *, base: bool = False) -> dict[str
         "finish_reason": side.finish_reason,
         "tokens": [token_record(t, top_k) for t in side.tokens],
     }
+    if side.forced:  # a fork: its first tokens were forced (a "force" field of the query line)
+        rec["forced"] = side.forced
     if base:
         rec["runaway"] = side.finish_reason == "length"
         if rec["runaway"]:
