@@ -17,6 +17,7 @@ from alignterm.engine.events import NudgedToken, NudgeFinished, NudgeResult
 from alignterm.engine.nudge import DEFAULT_GAMMA, summarize_nudge
 
 from .model_host import AblationDone, RunFailed
+from .widgets.legend import Legend
 from .widgets.status_line import CompareState
 
 if TYPE_CHECKING:
@@ -32,7 +33,6 @@ class NudgeView:
         self.screen = screen
         self.on = False  # the base pane shows the nudged answer
         self.gamma = DEFAULT_GAMMA
-        self.query = ""  # the query of the nudged answer shown
         self.tokens: list[NudgedToken] = []
         self.result: NudgeResult | None = None
         self.busy: str | None = None  # "nudge" or "ablation": the host's run is one of ours
@@ -83,7 +83,8 @@ class NudgeView:
         except AlignTermError as err:
             screen.notify(str(err), title="Nudge", severity="error", timeout=10)
             return
-        self.on, self.busy, self.query, self.tokens, self.result = True, "nudge", query, [], None
+        self.on, self.busy, self.tokens, self.result = True, "nudge", [], None
+        screen.query_one(Legend).nudged = True
         pane = screen.pane("base")
         pane.clear()
         pane.placeholder = "waiting for the first nudged token…"
@@ -116,6 +117,7 @@ class NudgeView:
         """Forget the nudged answer (a new run, a cleared screen, an opened session)."""
         self.on, self.busy, self.tokens, self.result = False, None, [], None
         self.screen.stats.nudged = None
+        self.screen.query_one(Legend).nudged = False
 
     def _show_summary(self) -> None:
         """The stats bar's Nudged row: the engine's summary of the tokens so far, or of the result."""
@@ -189,8 +191,6 @@ class NudgeView:
             screen.notify(why, title="URIAL ablation", severity="warning")
             return
         assert result is not None
-        if self.on:
-            self.leave()  # the host's one run becomes the ablation's
         screen.host.start_ablation(result)
         self.busy = "ablation"
         screen.state = CompareState.RUNNING
