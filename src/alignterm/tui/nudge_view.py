@@ -71,8 +71,9 @@ class NudgeView:
         """Run the nudged answer for the query box's query (else the result's) at γ."""
         screen = self.screen
         result = screen.result
-        query = screen.query_input.value.strip() or (result.query if result is not None else "")
-        why = self._refused() or (None if query else "Type a query first.")
+        typed = screen.query_input.value  # as a run takes it, unstripped: the same prompt as the comparison's
+        query = typed if typed.strip() else (result.query if result is not None else "")
+        why = self._refused() or (None if query.strip() else "Type a query first.")
         if why is not None:
             screen.notify(why, title="Nudge", severity="warning")
             return
@@ -171,8 +172,9 @@ class NudgeView:
         screen.host.run_ended()
         if self.busy == "nudge":
             screen.pane("base").border_subtitle = "failed"
+        title = "Nudge" if self.busy == "nudge" else "URIAL ablation"
         self.busy = None
-        screen.notify(message, title="Nudge" if self.on else "URIAL ablation", severity="error", timeout=10)
+        screen.notify(message, title=title, severity="error", timeout=10)
         screen.state = screen.at_rest()
 
     # ---- the URIAL ablation ------------------------------------------------------------
