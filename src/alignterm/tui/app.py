@@ -78,6 +78,9 @@ class AlignTermApp(App[int]):
         Binding("f8", "export_html", "Export HTML", show=False, tooltip="Export the comparison as one self-contained HTML page"),
         Binding("f9", "diversity", "Diversity", show=False,
                 tooltip="Diversity: N samples per side for the query, their similarity and coverage"),
+        Binding("ctrl+n", "toggle_nudge", "Nudge", show=False,
+                tooltip="Show the nudged answer (the base model, the aligned one writing the words where the base's "
+                        "top-1 probability is below γ) in place of the base answer, or the base answer again"),
     ]
 
     def __init__(
@@ -329,6 +332,21 @@ class AlignTermApp(App[int]):
         """Load a bundled URIAL prompt (opens the editor so the change is visible)."""
         self.compare.show_panel("editor")
         self.editor.load(name)
+
+    def action_toggle_nudge(self) -> None:
+        self.compare.nudge.toggle()
+
+    def action_set_gamma(self) -> None:
+        """Ask for γ; the nudged answer runs again at it."""
+        from .screens.nudge import GammaScreen
+
+        self.push_screen(GammaScreen(self.compare.nudge.gamma), self.compare.nudge.set_gamma)
+
+    def action_step_gamma(self, step: float) -> None:
+        self.compare.nudge.step_gamma(step)
+
+    def action_urial_ablation(self) -> None:
+        self.compare.nudge.start_ablation()
 
     def action_diversity(self) -> None:
         self.compare.open_diversity()

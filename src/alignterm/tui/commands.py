@@ -33,6 +33,15 @@ def app_commands(app: AlignTermApp) -> Iterator[Command]:
     yield "Open session", "Browse, search, open or delete saved sessions (F6)", app.action_sessions
     yield "Export HTML", "Write the comparison as one self-contained HTML page (F8)", app.action_export_html
     yield "Diversity", "Sample the query N times per side: similarity, distinct-n, coverage (F9)", app.action_diversity
+    yield ("Nudge: show the nudged answer",
+           "The base model answers, the aligned one writing the words where the base is unsure (top-1 p < γ); "
+           "again: the base answer (ctrl+n)", app.action_toggle_nudge)
+    yield "Nudge: set γ…", "Type γ in [0, 1]; the nudged answer runs again at it", app.action_set_gamma
+    yield "Nudge: γ + 0.05", "Raise γ (the aligned model writes more); the nudged answer runs again", partial(app.action_step_gamma, 0.05)
+    yield "Nudge: γ − 0.05", "Lower γ (the base model writes more); the nudged answer runs again", partial(app.action_step_gamma, -0.05)
+    yield ("URIAL ablation",
+           "Score the aligned answer under each part of the URIAL prompt: shifted share, closure, recovered tokens",
+           app.action_urial_ablation)
     yield "Next theme", "Switch to the next alignterm theme; the choice is kept (F7)", app.action_next_theme
     yield "Show keys", "List every key binding (F1 / ?)", app.action_help
     for name in app.urial_names():

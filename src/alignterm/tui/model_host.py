@@ -3,7 +3,8 @@
 A plain object, not a widget (architecture §2): it loads the pair, starts a run or a
 re-score in a thread worker and hands back what they produce, and holds what decides
 whether a result is still wanted: the run and re-score ids and the run's cancel token. A
-run's events go through the `Inbox` (a bounded hand-off, tui/inbox.py); loading and
+run (a comparison, a nudged run, a URIAL ablation: one at a time, each cancellable with Esc)
+puts its events through the `Inbox` (a bounded hand-off, tui/inbox.py); loading and
 re-scores post one message each. Model work takes turns on the engine's
 `Comparator.lock`, since a run, a re-score and diversity sampling share its scorers.
 """
@@ -14,6 +15,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,8 +31,10 @@ from .inbox import Inbox
 if TYPE_CHECKING:
     from textual.dom import DOMNode
 
+    from alignterm.engine.ablation import Ablation
     from alignterm.engine.compare import Comparator, ComparisonRequest, Rescored
     from alignterm.engine.events import ComparisonResult
+    from alignterm.engine.nudge import Nudger
     from alignterm.engine.samples import Sampler
 
 
@@ -62,6 +66,13 @@ def demo_query(base: ModelSpec) -> str:
         return queries[0]["query"] if queries else ""
     except (ImportError, OSError, ValueError, KeyError):
         return ""  # no demo pair built yet: start with an empty query
+
+
+@dataclass(frozen=True)
+class AblationDone:
+    """A URIAL ablation's one event (None: it was cancelled)."""
+
+    ablation: Ablation | None
 
 
 @dataclass(frozen=True)
@@ -141,6 +152,7 @@ class ModelHost:
         self._run_cancel: CancelToken | None = None
         self._rescore_id = 0
         self._sampler: tuple[Comparator, Sampler] | None = None  # diversity sampling, kept with its KV caches
+        self._nudger: tuple[Comparator, Nudger] | None = None  # nudged runs, kept with their KV caches
 
     @property
     def specs(self) -> tuple[ModelSpec, ModelSpec]:
@@ -207,17 +219,36 @@ class ModelHost:
 
     def start_run(self, request: ComparisonRequest) -> None:
         """Run the comparison in a worker, replacing any run; its events arrive through the inbox."""
+        self._start(lambda comparator, cancel: comparator.run(request, cancel))
+
+    def start_nudge(self, query: str, urial: str | None, gamma: float, reference: ComparisonResult | None) -> None:
+        """A nudged answer to `query` at `gamma` (engine/nudge.py) as a run: NudgedTokens, then NudgeFinished.
+        Raises BadInput where the pair cannot nudge (a model that cannot score given tokens)."""
+        nudger, params = self.nudger(), self.params
+        self._start(lambda _, cancel: nudger.run(query, urial, params, gamma, cancel, reference))
+
+    def start_ablation(self, result: ComparisonResult) -> None:
+        """Score `result`'s aligned answer under each part of its URIAL prompt, as a run whose one
+        event is AblationDone."""
+        from alignterm.engine.ablation import ablate
+
+        self._start(lambda comparator, cancel: (AblationDone(ablate(comparator, result, cancel)),))
+
+    def _start(self, events: Callable[[Comparator, CancelToken], Iterable[object]]) -> None:
+        """Run `events` in a worker, replacing any run."""
         self.drop()
         cancel = self._run_cancel = CancelToken()
-        self._node.run_worker(lambda: self._run(request, cancel, self._run_id), thread=True,
+        run_id = self._run_id
+        self._node.run_worker(lambda: self._run(events, cancel, run_id), thread=True,
                               exit_on_error=False, group="model")
 
-    def _run(self, request: ComparisonRequest, cancel: CancelToken, run_id: int) -> None:
+    def _run(self, events: Callable[[Comparator, CancelToken], Iterable[object]], cancel: CancelToken,
+             run_id: int) -> None:
         comparator = self.comparator
-        assert comparator is not None  # start_run is only called with the models loaded
+        assert comparator is not None  # a run is only started with the models loaded
         with comparator.lock:  # a previous run or a re-score may still be finishing
             try:
-                for event in comparator.run(request, cancel):
+                for event in events(comparator, cancel):
                     self.inbox.put((run_id, event), stop=lambda: cancel.cancelled)
             except AlignTermError as err:
                 self.inbox.put((run_id, RunFailed(str(err))))
@@ -285,6 +316,16 @@ class ModelHost:
         if self._sampler is None or self._sampler[0] is not comparator:
             self._sampler = (comparator, Sampler(comparator.base, comparator.aligned))
         return self._sampler[1]
+
+    def nudger(self) -> Nudger:
+        """The nudged decoder on the loaded pair (kept, with its KV caches, while the pair is)."""
+        from alignterm.engine.nudge import Nudger
+
+        comparator = self.comparator
+        assert comparator is not None
+        if self._nudger is None or self._nudger[0] is not comparator:
+            self._nudger = (comparator, Nudger(comparator))
+        return self._nudger[1]
 
     def close(self) -> None:
         """The app is leaving: never make a worker wait, and stop what runs at its next token."""

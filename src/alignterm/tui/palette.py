@@ -70,6 +70,17 @@ def category_style(app: App, category: str, monochrome: bool, *, bold: bool = Fa
     return f"bold {colour}".strip() if bold else colour
 
 
+def chooser_style(app: App, chooser: str, monochrome: bool) -> str:
+    """The Rich style of a nudged answer's token by who chose it (engine/nudge.py): the aligned
+    model's words bold and underlined in the theme's success colour, which no bundled theme gives
+    a category, so they never read as a shift; bold underline alone in monochrome, where nothing
+    else in a nudged pane is underlined. The base model's tokens are plain."""
+    if chooser != "aligned":
+        return ""
+    colour = "" if monochrome else app.theme_variables.get("success", "")
+    return f"bold underline {colour}".strip()
+
+
 # How a category is described to a person (the paper's ranks).
 CATEGORY_RANKS: dict[str, str] = {"unshifted": "rank 1", "marginal": "rank 2–3", "shifted": "rank ≥4"}
 

@@ -22,10 +22,11 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Label
 
-from alignterm.engine.events import BareScores, RunFinished, SideFinished, TokenEvent
+from alignterm.engine.events import BareScores, NudgedToken, RunFinished, SideFinished, TokenEvent
 
 from ..lens import AlignedViews
 from ..model_host import EventsWaiting, Loaded, LoadFailed, LoadStep, ModelHost, RescoreDone, RescoreFailed, RunFailed
+from ..nudge_view import NudgeView
 from ..widgets.answer_pane import AnswerPane
 from ..widgets.footer import AppFooter
 from ..widgets.inspector import TokenInspector
@@ -65,6 +66,7 @@ class CompareScreen(Screen[None]):
         self.aligned = AlignedViews()  # the aligned answer's two scorings and the lens (tui/lens.py)
         self.read_only: str | None = None  # why the session on screen cannot be run again
         self._pending_query: str | None = None  # a query typed while the models load
+        self.nudge = NudgeView(self)  # the nudged answer in the base pane, and the URIAL ablation (tui/nudge_view.py)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="query-bar"):
@@ -111,7 +113,7 @@ class CompareScreen(Screen[None]):
         self.inspector.display = False
         self.editor.display = False
         self.pane("aligned").border_title = "Aligned"
-        self._title_base_pane()
+        self.title_base_pane()
         self.stats.urial_label = self.urial_label
         self.apply_monochrome()
         self.query_input.focus()
@@ -134,11 +136,11 @@ class CompareScreen(Screen[None]):
         for side in ("base", "aligned"):
             self.pane(side).placeholder = text
 
-    def _title_base_pane(self) -> None:
+    def title_base_pane(self) -> None:
         label = self._base_urial_label
         self.pane("base").border_title = "Base (bare prompt)" if label == "none" else f"Base + URIAL ({label})"
 
-    def _at_rest(self) -> CompareState:
+    def at_rest(self) -> CompareState:
         """The state once work ends: what the result on screen is, or that the models are missing."""
         if self.read_only is not None:
             return CompareState.READ_ONLY
@@ -188,7 +190,7 @@ class CompareScreen(Screen[None]):
             self.set_interval(GPU_MEMORY_EVERY_S, lambda: self._show_gpu_memory(devices))
             self._show_gpu_memory(devices)
         self._set_placeholders(PROMPT)
-        self.state = self._at_rest()
+        self.state = self.at_rest()
         self._app.refresh_bindings()
         if self._pending_query is not None:
             query, self._pending_query = self._pending_query, None
@@ -250,12 +252,13 @@ class CompareScreen(Screen[None]):
         self._app.history.add(query)
         self.result = None
         self.rescored = None
+        self.nudge.reset()
         self._base_urial_label = self.urial_label
         run_bare = self.urial_text is None
         # a base re-run streams the kept answer re-scored under the new prompt; its bare scoring stands
         kept_bare = [] if keep_aligned is None or run_bare else list(keep_aligned.bare_tokens)
         self.aligned.start_run(run_bare, kept_bare)
-        self._title_base_pane()
+        self.title_base_pane()
         for side in ("base", "aligned"):
             pane = self.pane(side)
             pane.clear()
@@ -278,6 +281,7 @@ class CompareScreen(Screen[None]):
     def _drain_inbox(self) -> None:
         """Show what the run produced since the last drain, a pane's new tokens in one go."""
         batch: dict[str, list[TokenEvent]] = {"aligned": [], "base": []}
+        nudged: list[NudgedToken] = []  # a nudged run's tokens (tui/nudge_view.py)
 
         def flush() -> None:
             for side, tokens in batch.items():
@@ -285,9 +289,12 @@ class CompareScreen(Screen[None]):
                     self.pane(side).extend(tokens)
                     self.stats.tally_many(tokens)
                     tokens.clear()
+            self.nudge.flush(nudged)
             self.status_line.detail = f"{sum(len(self.pane(s).tokens) for s in ('aligned', 'base'))} tok"
 
         for event in self.host.take_events():
+            if self.nudge.take(event, nudged):
+                continue
             if isinstance(event, TokenEvent):
                 if event.side == "aligned":
                     if self.aligned.streamed(event):
@@ -330,7 +337,7 @@ class CompareScreen(Screen[None]):
         self.show_result(result)
         keeper = self._app.keeper
         keeper.session = None
-        self.state = self._at_rest()
+        self.state = self.at_rest()
         if keeper.leaving_on is not None:  # the run was cancelled by SIGHUP / SIGTERM: keep what it made
             keeper.save_and_leave()
             return
@@ -349,7 +356,7 @@ class CompareScreen(Screen[None]):
             self.pane(side).border_subtitle = "failed"
             self.pane(side).placeholder = "(run failed)"
         self.notify(message, title="Run failed", severity="error", timeout=10)
-        self.state = self._at_rest()
+        self.state = self.at_rest()
         self._app.refresh_bindings()
 
     def session_on_screen(self) -> Session | None:
@@ -372,6 +379,8 @@ class CompareScreen(Screen[None]):
 
     def clear(self) -> None:
         self.drop_runs()
+        self.nudge.reset()
+        self.title_base_pane()
         self.result = None
         self.aligned.clear()
         for side in ("base", "aligned"):
@@ -382,7 +391,7 @@ class CompareScreen(Screen[None]):
         self.stats.reset()
         self.query_input.value = ""
         self.query_input.focus()
-        self.state = self._at_rest()
+        self.state = self.at_rest()
         self._app.refresh_bindings()
 
     # ---- sessions --------------------------------------------------------------------
@@ -390,6 +399,7 @@ class CompareScreen(Screen[None]):
     def open_session(self, session: Session) -> None:
         """Show a saved comparison exactly as it was, with no model; a run re-runs it on its models."""
         self.drop_runs()
+        self.nudge.reset()
         self._app.keeper.session = session
         result = session.result
         self.host.use_models(session.base, session.aligned)
@@ -400,13 +410,13 @@ class CompareScreen(Screen[None]):
         self.urial_label = self._base_urial_label = session.urial_label if result.urial is not None else "none"
         self.editor.show_prompt(result.urial, self.urial_label)
         self.query_input.value = result.query
-        self._title_base_pane()
+        self.title_base_pane()
         self.inspector.show(None)
         self.stats.reset()
         self.stats.urial_label = self.urial_label
         self.stats.base_label = self.urial_label
         self.show_result(result)
-        self.state = self._at_rest()
+        self.state = self.at_rest()
         self._app.refresh_bindings()
         name = session.path.name if session.path is not None else "session"
         if self.read_only is not None:
@@ -453,7 +463,7 @@ class CompareScreen(Screen[None]):
             f"re-scored: aligned shifted {rescored.summary.share('shifted'):.1%} "
             f"(bare {rescored.bare.share('shifted'):.1%}) · closure {closure} · ctrl+b re-runs base"
         )
-        self.state = self._at_rest()
+        self.state = self.at_rest()
 
     @on(RescoreFailed)
     def _rescore_failed(self, message: RescoreFailed) -> None:
@@ -462,7 +472,7 @@ class CompareScreen(Screen[None]):
         self.stats.rescoring = False
         self.editor.set_status(message.message, error=True)
         self.notify(message.message, title="Re-score failed", severity="error", timeout=10)
-        self.state = self._at_rest()
+        self.state = self.at_rest()
 
     # ---- the lens ----------------------------------------------------------------------
 
@@ -472,7 +482,7 @@ class CompareScreen(Screen[None]):
         if self.running:  # the pane restarts from the view, and the run keeps filling it
             pane.set_tokens(self.aligned.shown)
             self.stats.reset(sides=("aligned",))
-            self.stats.tally_many(pane.tokens)
+            self.stats.tally_many(self.aligned.shown)
         else:
             pane.recolor(self.aligned.shown)
         pane.set_recovered(self.aligned.recovered())

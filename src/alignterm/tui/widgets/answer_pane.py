@@ -5,7 +5,8 @@ laid out into wrapped lines once, each line renders to a cached Strip, and appen
 token invalidates and repaints only the line(s) it touched. Lines wrap between words: a
 token that continues a word (punctuation, a word piece) takes the word's start with it
 to the next line. The pane never computes a measure: a token's category, ranks and
-top-k all come from its TokenEvent.
+top-k all come from its TokenEvent. A nudged answer's tokens (NudgedToken, tui/nudge_view.py)
+have no category: they are drawn by who chose them.
 """
 
 from __future__ import annotations
@@ -24,10 +25,17 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from alignterm.engine.events import TokenEvent
+from alignterm.engine.events import NudgedToken, TokenEvent
 
-from ..palette import pane_text
+from ..palette import chooser_style, pane_text
 from .answer_layout import WrappedLines
+
+PaneToken = TokenEvent | NudgedToken
+
+
+def _shift(token: PaneToken) -> str | None:
+    """A token's category (a nudged answer's tokens have none)."""
+    return token.shift if isinstance(token, TokenEvent) else None
 
 
 class AnswerPane(ScrollView, can_focus=True):
@@ -89,7 +97,7 @@ class AnswerPane(ScrollView, can_focus=True):
     class CursorMoved(Message):
         """The token cursor moved (token is None when the cursor was cleared)."""
 
-        def __init__(self, pane: AnswerPane, index: int, token: TokenEvent | None) -> None:
+        def __init__(self, pane: AnswerPane, index: int, token: PaneToken | None) -> None:
             super().__init__()
             self.pane = pane
             self.index = index
@@ -107,7 +115,7 @@ class AnswerPane(ScrollView, can_focus=True):
     def __init__(self, side: str, *, name: str | None = None, id: str | None = None, classes: str | None = None):
         super().__init__(name=name, id=id, classes=classes)
         self.side = side
-        self._tokens: list[TokenEvent] = []
+        self._tokens: list[PaneToken] = []
         self._layout = WrappedLines()
         self._cache: dict[int, Strip] = {}
         self._recovered: Sequence[bool] = ()
@@ -115,7 +123,7 @@ class AnswerPane(ScrollView, can_focus=True):
     # ---- content ---------------------------------------------------------------------
 
     @property
-    def tokens(self) -> Sequence[TokenEvent]:
+    def tokens(self) -> Sequence[PaneToken]:
         return self._tokens
 
     @property
@@ -126,11 +134,11 @@ class AnswerPane(ScrollView, can_focus=True):
     def line_count(self) -> int:
         return len(self._layout.lines) if self._tokens else 0
 
-    def append(self, token: TokenEvent) -> None:
+    def append(self, token: PaneToken) -> None:
         """Add one token at the end, repainting only the lines it lands on."""
         self.extend((token,))
 
-    def extend(self, tokens: Iterable[TokenEvent]) -> None:
+    def extend(self, tokens: Iterable[PaneToken]) -> None:
         """Add tokens at the end, repainting only the lines they land on."""
         follow = self.scroll_offset.y >= self.max_scroll_y
         first = len(self._layout.lines) - 1
@@ -149,7 +157,7 @@ class AnswerPane(ScrollView, can_focus=True):
         if follow and self.cursor < 0:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
 
-    def set_tokens(self, tokens: Iterable[TokenEvent]) -> None:
+    def set_tokens(self, tokens: Iterable[PaneToken]) -> None:
         """Replace the whole answer (after a run, or a session replay)."""
         self._tokens = list(tokens)
         if self.cursor >= len(self._tokens):
@@ -236,6 +244,8 @@ class AnswerPane(ScrollView, can_focus=True):
     def token_style(self, index: int) -> Style:
         """The rich style token `index` is drawn with (colour class, underline, cursor)."""
         token = self._tokens[index]
+        if isinstance(token, NudgedToken):
+            return Style.parse(chooser_style(self.app, token.chosen_by, self.monochrome))
         # a token the other model could not score (llama.cpp's server) is drawn muted, uncategorised
         style = self.get_component_rich_style(f"answer-pane--{token.shift or 'unscored'}", partial=True)
         if token.shift is None:
@@ -291,7 +301,7 @@ class AnswerPane(ScrollView, can_focus=True):
         elif y < len(self._layout.lines):
             for piece in self._layout.lines[y]:
                 style = base + self.token_style(piece.token)
-                block = piece.blank and self._tokens[piece.token].shift in ("marginal", "shifted") and style.color
+                block = piece.blank and _shift(self._tokens[piece.token]) in ("marginal", "shifted") and style.color
                 if block:
                     style += Style(bgcolor=style.color)  # a coloured space would be invisible
                 if piece.token == self.cursor:
@@ -310,7 +320,7 @@ class AnswerPane(ScrollView, can_focus=True):
     # ---- cursor ----------------------------------------------------------------------
 
     @property
-    def cursor_token(self) -> TokenEvent | None:
+    def cursor_token(self) -> PaneToken | None:
         return self._tokens[self.cursor] if 0 <= self.cursor < len(self._tokens) else None
 
     def move_cursor(self, index: int) -> None:
@@ -392,7 +402,7 @@ class AnswerPane(ScrollView, can_focus=True):
         Marginal tokens count too: with marginal tokens on screen a user steps through both.
         Unscored tokens (no category) are skipped."""
         for i in indices:
-            if self._tokens[i].shift in ("marginal", "shifted"):
+            if _shift(self._tokens[i]) in ("marginal", "shifted"):
                 self.move_cursor(i)
                 return
         self.app.bell()

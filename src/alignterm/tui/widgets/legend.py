@@ -8,7 +8,7 @@ from textual.widgets import Static
 
 from alignterm.engine.events import CATEGORIES
 
-from ..palette import CATEGORY_RANKS, category_style, shift_colour
+from ..palette import CATEGORY_RANKS, category_style, chooser_style, shift_colour
 
 
 class Legend(Static):
@@ -24,18 +24,23 @@ class Legend(Static):
 
     monochrome: reactive[bool] = reactive(False, init=False)
     lens: reactive[str] = reactive("bare", init=False)  # the app's lens: the URIAL one adds the recovered-token mark
+    nudged: reactive[bool] = reactive(False, init=False)  # the base pane shows the nudged answer: its mark comes first
 
     def on_mount(self) -> None:
         self.watch(self, "monochrome", self.redraw, init=False)
         self.watch(self, "lens", self.redraw, init=False)
+        self.watch(self, "nudged", self.redraw, init=False)
         self.redraw()
 
     def redraw(self) -> None:
         line = Text()
+        if self.nudged:  # the ranks make room for it on 80 columns
+            line.append("aligned wrote", style=chooser_style(self.app, "aligned", self.monochrome))
+            line.append("   ")
         for cat in CATEGORIES:
             style = category_style(self.app, cat, self.monochrome, bold=True)
             line.append(cat, style=style or "default")
-            line.append(f" {CATEGORY_RANKS[cat]}   ")
+            line.append("   " if self.nudged else f" {CATEGORY_RANKS[cat]}   ")
         line.append("top-1 differs", style="underline")
         if self.lens == "urial":
             shifted = shift_colour(self.app, "shifted")

@@ -6,7 +6,9 @@ shifts are drawn muted, so a red mark always means there is a shift.
 
 While a run streams, the counts are the engine's tally (engine/tally.py) of the TokenEvents
 shown so far; when the run ends they are replaced by the engine's Summary (the numbers the
-CLI reports), and after a URIAL edit by the re-scored summary. Nothing here measures anything.
+CLI reports), and after a URIAL edit by the re-scored summary. While the base pane shows the
+nudged answer (tui/nudge_view.py) the Base row says so, with the engine's NudgeSummary: the
+aligned model's share of its tokens. Nothing here measures anything.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from alignterm.engine.devices import DeviceMemory
-from alignterm.engine.events import CATEGORIES, SideSummary, Summary, TokenEvent
+from alignterm.engine.events import CATEGORIES, NudgeSummary, SideSummary, Summary, TokenEvent
 from alignterm.engine.tally import SideTally
 
 from ...display import sparkline
@@ -62,6 +64,7 @@ class StatsBar(Static):
     monochrome: reactive[bool] = reactive(False, init=False)
     rescoring: reactive[bool] = reactive(False, init=False)
     gpu_memory: reactive[tuple[DeviceMemory, ...]] = reactive((), init=False)  # on CUDA only: the models' GPUs
+    nudged: reactive[tuple[float, NudgeSummary] | None] = reactive(None, init=False)  # (γ, summary): the base pane's nudged answer
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
@@ -70,7 +73,7 @@ class StatsBar(Static):
         self.closure: float | None = None
 
     def on_mount(self) -> None:
-        for name in ("urial_label", "base_label", "lens", "monochrome", "rescoring", "gpu_memory"):
+        for name in ("urial_label", "base_label", "lens", "monochrome", "rescoring", "gpu_memory", "nudged"):
             self.watch(self, name, self._redraw, init=False)
         self._redraw()
 
@@ -138,7 +141,16 @@ class StatsBar(Static):
             spark.append(char, style=self._shifted_style(value))
         return spark
 
+    def _nudged_line(self, gamma: float, summary: NudgeSummary) -> Text:
+        """The Base row while the base pane shows the nudged answer: not the base answer's counts."""
+        line = Text.assemble((f"{'Nudged':<11}", "bold"), f"{summary.n:>4} tok ", f" γ {gamma:.2f}  aligned wrote ")
+        line.append(f"{summary.aligned_share * 100:.1f}%", style="bold")
+        line.append(f" ({summary.aligned} tok)")
+        return line
+
     def _side_line(self, label: str, side: str, width: int) -> Text:
+        if side == "base" and self.nudged is not None:
+            return self._nudged_line(*self.nudged)
         stats = self._aligned_stats() if side == "aligned" else self.sides[side]
         counts = stats.shown
         line = Text.assemble((f"{label:<11}", "bold"), f"{counts.n:>4} tok ")
