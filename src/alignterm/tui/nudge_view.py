@@ -17,6 +17,7 @@ from alignterm.engine.events import NudgedToken, NudgeFinished, NudgeResult
 from alignterm.engine.nudge import DEFAULT_GAMMA, summarize_nudge
 
 from .model_host import AblationDone, RunFailed
+from .widgets.answer_pane import PROMPT
 from .widgets.legend import Legend
 from .widgets.status_line import CompareState
 
@@ -108,8 +109,6 @@ class NudgeView:
         else:
             pane.clear()
             pane.border_subtitle = ""
-            from .screens.compare import PROMPT
-
             pane.placeholder = PROMPT
         screen.inspector.show(pane.cursor_token)
         screen.state = screen.at_rest()

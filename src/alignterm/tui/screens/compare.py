@@ -27,7 +27,7 @@ from alignterm.engine.events import BareScores, NudgedToken, RunFinished, SideFi
 from ..lens import AlignedViews
 from ..model_host import EventsWaiting, Loaded, LoadFailed, LoadStep, ModelHost, RescoreDone, RescoreFailed, RunFailed
 from ..nudge_view import NudgeView
-from ..widgets.answer_pane import AnswerPane
+from ..widgets.answer_pane import PROMPT, AnswerPane
 from ..widgets.footer import AppFooter
 from ..widgets.inspector import TokenInspector
 from ..widgets.legend import Legend
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 
     from ..app import AlignTermApp
 
-PROMPT = "Type a query and press Enter."
 GPU_MEMORY_EVERY_S = 2.0
 
 

@@ -37,6 +37,8 @@ def _shift(token: PaneToken) -> str | None:
     """A token's category (a nudged answer's tokens have none)."""
     return token.shift if isinstance(token, TokenEvent) else None
 
+PROMPT = "Type a query and press Enter."  # an empty pane's placeholder, ready for a run
+
 
 class AnswerPane(ScrollView, can_focus=True):
     """A streaming answer with inline shift highlights and a token cursor."""
