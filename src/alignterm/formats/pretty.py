@@ -109,7 +109,8 @@ def ablation_view(block: dict[str, Any]) -> Group:
 def render(record: dict[str, Any]) -> Group:
     """A whole comparison, ready for `Console.print`."""
     prompt = "bare prompt" if record["urial"] is None else f"URIAL ({record['urial']})"
-    parts: list[Any] = [Text(f"Query: {visible(record['query'])}", style="bold")]
+    turn = f"Turn {record['turn']} · " if "turn" in record else ""  # a conversation's turn (a "turns" line)
+    parts: list[Any] = [Text(f"{turn}Query: {visible(record['query'])}", style="bold")]
     if "prompt_view" in record:  # analyze --show-prompts
         from .prompt_view import render_prompts
 
