@@ -5,6 +5,7 @@ against transformers' own chat template and plain forward passes (tests/engine/p
 import pytest
 import torch
 
+from alignterm.engine.ablation import ablate
 from alignterm.engine.compare import ComparisonRequest
 from alignterm.engine.conversation import converse
 from alignterm.engine.demo import GGUF_DIR
@@ -100,6 +101,19 @@ def test_every_turn_has_its_closure(talk):
         shifted = sum(t.shift == "shifted" for t in result.aligned.tokens) / len(result.aligned.tokens)
         bare = sum(t.shift == "shifted" for t in result.aligned_bare) / len(result.aligned_bare)
         assert bare > 0 and result.summary.closure == pytest.approx(1 - shifted / bare)
+
+
+def test_a_turns_rescore_and_ablation_keep_its_history(comparator, talk):
+    """Re-scoring turn 2's answer (an ablation's variants) keeps turn 1's example: under the full
+    URIAL prompt and under the bare one it scores as the run did."""
+    second = talk[1]
+    for urial, tokens in ((second.urial, second.aligned.tokens), (None, second.aligned_bare)):
+        rescored = comparator.rescore_aligned(second, urial)
+        assert [t.other_rank for t in rescored.tokens] == [t.other_rank for t in tokens]
+        assert [t.other_logprob for t in rescored.tokens] == pytest.approx([t.other_logprob for t in tokens], abs=1e-4)
+    ablation = ablate(comparator, second)
+    assert ablation.example_queries == tuple(example_query(e) for e in split_urial(second.urial)[1])
+    assert ablation.score("full").closure == second.summary.closure
 
 
 def test_a_cancel_between_turns_starts_no_other(comparator, queries, urial):
