@@ -52,6 +52,14 @@ def test_pretty_shows_each_turn(tmp_path, queries):
     assert f"Turn 1 · Query: {queries[0]}" in text and f"Turn 2 · Query: {queries[1]}" in text
 
 
+def test_html_heads_each_turn(tmp_path, queries):
+    out = tmp_path / "out.html"
+    proc = _run(tmp_path, [{"turns": queries[:2]}], "--format", "html", "-o", str(out))
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert f"<h2>Turn 1 · {queries[0]}</h2>" in text and f"<h2>Turn 2 · {queries[1]}</h2>" in text
+
+
 def test_the_report_counts_each_turn(tmp_path, queries):
     summary = tmp_path / "summary.json"
     proc = _run(tmp_path, [{"id": "talk", "turns": queries[:2]}], "-o", str(tmp_path / "o.jsonl"),

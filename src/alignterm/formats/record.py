@@ -132,6 +132,11 @@ def result_record(
     return record
 
 
+def turn_prefix(record: dict[str, Any]) -> str:
+    """What a view puts before a record's query: its turn, for a conversation's record."""
+    return f"Turn {record['turn']} · " if "turn" in record else ""
+
+
 def ablation_record(ablation: Ablation) -> dict[str, Any]:
     """`analyze --urial-ablation`'s block of a query's record: each example's query, then per variant
     the examples it holds, its counts and shifted share, its closure and the positions it recovered."""
