@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,9 @@ from .engine.values import CancelToken, DecodingParams, ModelSpec
 
 if TYPE_CHECKING:
     from .analyze_samples import SamplesOptions
+    from .engine.compare import Comparator
+    from .engine.events import ComparisonResult
+    from .engine.nudge import Nudger
 
 FORMATS = ("jsonl", "csv", "html", "pretty", "llm-comparator")
 
@@ -51,7 +54,8 @@ class AnalyzeJob:
 
 
 def read_queries(path: str) -> list[dict[str, Any]]:
-    """The objects of a JSON Lines file, each with a non-empty "query" string; bad lines are refused."""
+    """The objects of a JSON Lines file, each with a non-empty "query" string or a conversation's
+    "turns" (a non-empty list of them, not both); bad lines are refused."""
     p = Path(path).expanduser()
     try:
         lines = p.read_text(encoding="utf-8").splitlines()
@@ -65,8 +69,14 @@ def read_queries(path: str) -> list[dict[str, Any]]:
             obj = json.loads(line)
         except json.JSONDecodeError as err:
             raise BadInput(f"{path} line {n}: not valid JSON ({err.msg})") from None
-        if not isinstance(obj, dict) or not isinstance(obj.get("query"), str) or not obj["query"].strip():
-            raise BadInput(f'{path} line {n}: expected an object with a non-empty "query" string')
+        if not isinstance(obj, dict) or ("query" in obj) == ("turns" in obj):
+            raise BadInput(f'{path} line {n}: expected an object with either a "query" string or a conversation\'s '
+                           '"turns" (a list of query strings)')
+        turns = turns_of(obj)
+        if not isinstance(turns, list) or not turns or not all(isinstance(q, str) and q.strip() for q in turns):
+            raise BadInput(f'{path} line {n}: "query" must be a non-empty string, "turns" a non-empty list of them')
+        if "turns" in obj and "force" in obj:
+            raise BadInput(f'{path} line {n}: "force" starts the answer to one "query", not a conversation\'s "turns"')
         if not _valid_force(obj.get("force", {})):
             raise BadInput(f'{path} line {n}: "force" maps "aligned" and/or "base" to the start of that answer: '
                            "a non-empty text or a list of token ids")
@@ -74,6 +84,11 @@ def read_queries(path: str) -> list[dict[str, Any]]:
     if not queries:
         raise BadInput(f"{path} holds no queries")
     return queries
+
+
+def turns_of(q: dict[str, Any]) -> list[Any]:
+    """A query line's user turns: its "turns", or its one "query"."""
+    return q["turns"] if "turns" in q else [q["query"]]
 
 
 def _valid_force(force: Any) -> bool:
@@ -108,6 +123,15 @@ def check_ablation_flags(urial: str, fmt: str, samples: bool) -> None:
                        f"has no place in --format {fmt})")
 
 
+def check_turns_flags(queries: list[dict[str, Any]], nudge: bool, samples: bool) -> None:
+    """A conversation ("turns") is compared turn by turn; nudged decoding and diversity samples take
+    single queries."""
+    if any("turns" in q for q in queries) and (nudge or samples):
+        flag = "--nudge" if nudge else "--samples"
+        raise BadInput(f'{flag} takes single queries: the "turns" of a conversation are compared turn by turn '
+                       "without it")
+
+
 def check_show_prompts(fmt: str, samples: bool) -> None:
     """--show-prompts prints in the pretty view of a comparison run (JSON has the ids as prompt_ids)."""
     if fmt != "pretty":
@@ -127,13 +151,11 @@ def pick_format(fmt: str | None, out: Path | None) -> str:
 
 
 def records(job: AnalyzeJob, progress: _Progress, report: Report) -> Iterator[dict[str, Any]]:
-    """Load the pair once, then compare each query; yields architecture §3 records and adds each
-    comparison to `report`."""
-    from .engine.ablation import ablate
+    """Load the pair once, then compare each query (each turn of a conversation); yields architecture
+    §3 records and adds each comparison to `report`."""
     from .engine.compare import Comparator, ComparisonRequest
-    from .engine.prompts import load_urial, urial_name
-    from .formats.prompt_view import prompt_tokens
-    from .formats.record import ablation_record, nudge_record, result_record
+    from .engine.conversation import converse
+    from .engine.prompts import load_urial
 
     urial_text = load_urial(job.urial)
     comparator = Comparator.load(job.base, job.aligned, top_k=max(job.top_k, 1), progress=progress.loading)
@@ -145,40 +167,53 @@ def records(job: AnalyzeJob, progress: _Progress, report: Report) -> Iterator[di
 
         nudger = Nudger(comparator)
     progress.loaded()
+    models = {"aligned": comparator.aligned, "base": comparator.base}
     for q in job.queries:
         job.check_interrupt()
-        extra = {k: v for k, v in q.items() if k != "query"}
-        models = {"aligned": comparator.aligned, "base": comparator.base}
-        force = {side: forced_ids(start, models[side].tokenizer) for side, start in q.get("force", {}).items()}
-        request = ComparisonRequest(q["query"], urial_text, job.params, live=False, force=force)
-        result = comparator.compare(request, job.cancel)
+        extra = {k: v for k, v in q.items() if k not in ("query", "turns")}
+        results: Iterable[tuple[int | None, ComparisonResult]]
+        if "turns" in q:  # one record per turn, numbered from 1 (architecture §3)
+            results = enumerate(converse(comparator, q["turns"], urial_text, job.params, job.cancel), 1)
+        else:
+            force = {side: forced_ids(start, models[side].tokenizer) for side, start in q.get("force", {}).items()}
+            request = ComparisonRequest(q["query"], urial_text, job.params, live=False, force=force)
+            results = [(None, comparator.compare(request, job.cancel))]
+        for turn, result in results:
+            job.check_interrupt()
+            record, tokens = _record(job, comparator, nudger, report, result,
+                                     extra if turn is None else {**extra, "turn": turn})
+            yield record
+            progress(tokens)
+
+
+def _record(job: AnalyzeJob, comparator: Comparator, nudger: Nudger | None, report: Report,
+            result: ComparisonResult, extra: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """One comparison's architecture §3 record, with what the job's flags add (ablation, nudged answer,
+    prompt view), and the tokens generated for it; the comparison goes into `report`."""
+    from .engine.ablation import ablate
+    from .engine.prompts import urial_name
+    from .formats.prompt_view import prompt_tokens
+    from .formats.record import ablation_record, nudge_record, result_record
+
+    report.add(result, extra.get("id"))
+    record = result_record(result, base_model=model_name(job.base), aligned_model=model_name(job.aligned),
+                           urial=urial_name(job.urial), top_k=job.top_k, extra=extra)
+    tokens = len(result.aligned.tokens) + len(result.base.tokens)
+    if job.ablation:  # a turn's ablation keeps its history examples in every variant (Comparator.rescore_aligned)
+        ablation = ablate(comparator, result, job.cancel)
         job.check_interrupt()
-        report.add(result, q.get("id"))
-        record = result_record(
-            result,
-            base_model=model_name(job.base),
-            aligned_model=model_name(job.aligned),
-            urial=urial_name(job.urial),
-            top_k=job.top_k,
-            extra=extra,
-        )
-        tokens = len(result.aligned.tokens) + len(result.base.tokens)
-        if job.ablation:
-            ablation = ablate(comparator, result, job.cancel)
-            job.check_interrupt()
-            assert ablation is not None  # only job.cancel stops it, and check_interrupt raised then
-            record["ablation"] = ablation_record(ablation)
-        if nudger is not None and job.nudge is not None:
-            nudged = nudger.nudge(q["query"], urial_text, job.params, job.nudge, job.cancel, reference=result)
-            job.check_interrupt()
-            report.add_nudge(nudged)
-            record["nudged"] = nudge_record(nudged, job.top_k)
-            tokens += len(nudged.tokens)
-        if job.show_prompts:
-            record["prompt_view"] = prompt_tokens(record, aligned=comparator.aligned.tokenizer,
-                                                  base=comparator.base.tokenizer)
-        yield record
-        progress(tokens)
+        assert ablation is not None  # only job.cancel stops it, and check_interrupt raised then
+        record["ablation"] = ablation_record(ablation)
+    if nudger is not None and job.nudge is not None:  # refused for conversations (check_turns_flags)
+        nudged = nudger.nudge(result.query, result.urial, job.params, job.nudge, job.cancel, reference=result)
+        job.check_interrupt()
+        report.add_nudge(nudged)
+        record["nudged"] = nudge_record(nudged, job.top_k)
+        tokens += len(nudged.tokens)
+    if job.show_prompts:
+        record["prompt_view"] = prompt_tokens(record, aligned=comparator.aligned.tokenizer,
+                                              base=comparator.base.tokenizer)
+    return record, tokens
 
 
 def run_analyze(job: AnalyzeJob) -> int:
@@ -187,13 +222,14 @@ def run_analyze(job: AnalyzeJob) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     for q in job.queries:
-        check_query(q["query"])
+        for query in turns_of(q):
+            check_query(query)
     err = Console(stderr=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("queries"),
                TextColumn("{task.fields[rate]}"), TextColumn("ETA"), TimeRemainingColumn())
     report = Report()
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
-        progress = _Progress(bar, len(job.queries))
+        progress = _Progress(bar, sum(len(turns_of(q)) for q in job.queries))
         if job.out is None:
             _write(job, sys.stdout, progress, report)
         else:

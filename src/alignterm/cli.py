@@ -142,7 +142,7 @@ def decoding(args: argparse.Namespace) -> DecodingParams:
 
 
 def _analyze(args: argparse.Namespace, ctrl_c: CancelToken) -> int:
-    from .analyze import AnalyzeJob, check_ablation_flags, check_show_prompts, pick_format, read_queries, run_analyze
+    from .analyze import AnalyzeJob, check_ablation_flags, check_show_prompts, check_turns_flags, pick_format, read_queries, run_analyze
     from .analyze_samples import check_samples_flags
 
     queries = read_queries(args.queries) if args.queries else [{"query": args.query}]
@@ -162,6 +162,7 @@ def _analyze(args: argparse.Namespace, ctrl_c: CancelToken) -> int:
         check_ablation_flags(args.urial, fmt, samples is not None)
     if args.show_prompts:
         check_show_prompts(fmt, samples is not None)
+    check_turns_flags(queries, args.nudge, samples is not None)
     job = AnalyzeJob(base, aligned, args.urial, decoding(args), queries, fmt, out,
                      args.top_k, samples, summary, ablation=args.urial_ablation, show_prompts=args.show_prompts,
                      nudge=_gamma(args, samples is not None), cancel=ctrl_c)

@@ -6,9 +6,12 @@ from __future__ import annotations
 import torch
 
 
-def chat_ids(tok, query: str) -> list[int]:
-    """The aligned model's chat prompt for `query`, by transformers' own chat template."""
-    ids = tok.apply_chat_template([{"role": "user", "content": query}], add_generation_prompt=True, tokenize=True)
+def chat_ids(tok, query: str, history: tuple[tuple[str, str], ...] = ()) -> list[int]:
+    """The aligned model's chat prompt for `query` after the (user, assistant) turns of `history`, by
+    transformers' own chat template."""
+    messages = [{"role": role, "content": text} for turn in history for role, text in zip(("user", "assistant"), turn)]
+    messages.append({"role": "user", "content": query})
+    ids = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=True)
     return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
 
 

@@ -67,6 +67,11 @@ def test_live_scoring_gives_the_batch_ranks_in_few_calls(remote, monkeypatch):
     assert [(t.id, t.other_rank) for t in live.aligned.tokens] == [(t.id, t.other_rank) for t in batch.aligned.tokens]
 
 
+def test_a_history_renders_through_the_chat_template_file_as_locally(remote, local):
+    query, history = demo_queries()[0]["query"], (("Tell me about Kasla.", "Kasla is a town."),)
+    assert remote.aligned.tokenizer.chat_ids(query, history) == local.aligned.tokenizer.chat_ids(query, history)
+
+
 def test_generation_streams_token_by_token(servers):
     aligned = load_backend(remote_specs(*servers)[1])
     prompt = aligned.tokenizer.chat_ids(demo_queries()[0]["query"])

@@ -45,6 +45,8 @@ def test_llama_server_is_detected_as_generation_only_with_its_tokenizer(llamacpp
         assert backend.tokenizer.encode(text, add_bos=True) == local.encode(text, add_bos=True)
     query = demo_queries()[0]["query"]
     assert backend.tokenizer.chat_ids(query) == local.chat_ids(query)  # the server's own chat template
+    history = (("Tell me about Kasla.", "Kasla is a town."),)
+    assert backend.tokenizer.chat_ids(query, history) == local.chat_ids(query, history)
     path, body = server.requests[-1]
     assert path == "/tokenize" and body["add_special"] is False
 

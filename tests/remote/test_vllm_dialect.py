@@ -91,6 +91,14 @@ def test_vllm_is_detected_with_its_context_and_tokenizer(vllm):
     assert backend.tokenizer.decode([HELLO, COMMA]) == "Hello,"
 
 
+def test_a_history_goes_to_the_server_as_earlier_messages(vllm):
+    backend = load_backend(ModelSpec(vllm.url))
+    backend.tokenizer.chat_ids("Hello", (("Hi", "Sure"),))
+    path, body = vllm.requests[-1]
+    assert path == "/tokenize" and body["messages"] == [
+        {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Sure"}, {"role": "user", "content": "Hello"}]
+
+
 def test_generation_streams_ids_and_ends_at_the_end_of_sequence(vllm):
     backend = load_backend(ModelSpec(vllm.url))
     steps = list(backend.generate([BOS, USER, NL], DecodingParams(max_new_tokens=8)))

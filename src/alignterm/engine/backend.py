@@ -59,8 +59,9 @@ class Tokenizer(Protocol):
     def special_ids(self) -> frozenset[int]:
         """Ids of special, added or reserved tokens: the ones a fine-tune may rename (engine/vocab.py)."""
 
-    def chat_ids(self, query: str) -> list[int]:
-        """The prompt ids of `query` in the model's chat template, ready for the answer."""
+    def chat_ids(self, query: str, history: Sequence[tuple[str, str]] = ()) -> list[int]:
+        """The prompt ids of `query`, after the earlier (user, assistant) turns of `history`, in the
+        model's chat template, ready for the answer."""
 
 
 class TokenizerBase:

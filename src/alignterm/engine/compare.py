@@ -57,6 +57,10 @@ class ComparisonRequest:
     `force` gives a side's answer a forced start (token ids): those tokens are its answer's
     first, read and measured like generated ones, and the model generates on from them (a fork
     at a token: docs/decisions.md, "Forcing a prefix").
+
+    `history`, the earlier (user, assistant) turns of a conversation, goes before the query: in the
+    aligned model's chat template, and as URIAL examples in the base model's prompt (and alone before
+    the query in the bare one). The assistant turns are the aligned model's (engine/conversation.py).
     """
 
     query: str
@@ -65,6 +69,7 @@ class ComparisonRequest:
     live: bool = True
     keep_aligned: ComparisonResult | None = None
     force: Mapping[Side, tuple[int, ...]] = field(default_factory=dict)
+    history: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -173,14 +178,15 @@ class Comparator:
         b, a, vocab = load_checked_pair(base, aligned, progress)
         return cls(b, a, top_k=top_k, vocab=vocab)
 
-    def prompts(self, query: str, urial: str | None) -> tuple[list[int], list[int]]:
-        """The aligned model's and the base model's prompt ids for `query`."""
+    def prompts(self, query: str, urial: str | None,
+                history: Sequence[tuple[str, str]] = ()) -> tuple[list[int], list[int]]:
+        """The aligned model's and the base model's prompt ids for `query` after `history`."""
         check_query(query)
-        aligned_ids = self.aligned.tokenizer.chat_ids(query)
-        return aligned_ids, self._base_ids(query, urial)
+        aligned_ids = self.aligned.tokenizer.chat_ids(query, history)
+        return aligned_ids, self._base_ids(query, urial, history)
 
-    def _base_ids(self, query: str, urial: str | None) -> list[int]:
-        return self.base.tokenizer.encode(base_prompt(query, urial), add_bos=True)
+    def _base_ids(self, query: str, urial: str | None, history: Sequence[tuple[str, str]] = ()) -> list[int]:
+        return self.base.tokenizer.encode(base_prompt(query, urial, history), add_bos=True)
 
     def answer_room(self, aligned_ids: list[int], base_ids: list[int]) -> int:
         """How many answer tokens fit: each answer is also read in the other model's context."""
@@ -196,7 +202,7 @@ class Comparator:
     def run(self, request: ComparisonRequest, cancel: CancelToken | None = None) -> Iterator[Event]:
         """Stream a comparison: RunStarted, TokenEvents of both sides, SideFinished x2, RunFinished."""
         cancel = cancel or CancelToken()
-        aligned_ids, base_ids = self.prompts(request.query, request.urial)
+        aligned_ids, base_ids = self.prompts(request.query, request.urial, request.history)
         room = self.answer_room(aligned_ids, base_ids)
         params = replace(request.params, max_new_tokens=min(request.params.max_new_tokens, room))
         kept = request.keep_aligned
@@ -212,7 +218,7 @@ class Comparator:
             self._under_base.set_context(base_ids)
         if self._under_aligned is not None:
             self._under_aligned.set_context(aligned_ids)
-        bare_ids = self._base_ids(request.query, None) if bare else None
+        bare_ids = self._base_ids(request.query, None, request.history) if bare else None
         if self._under_base_bare is not None and bare_ids is not None:
             self._under_base_bare.set_context(bare_ids)
         sides = (
@@ -231,6 +237,7 @@ class Comparator:
             aligned_bare=aligned_bare,
             cancelled=cancel.cancelled,
             bare_prompt_ids=bare_ids,
+            history=request.history,
         ))
 
     def _rerun_base(self, request: ComparisonRequest, kept: ComparisonResult, base_ids: list[int],
@@ -253,7 +260,8 @@ class Comparator:
             query=request.query, urial=request.urial, params=request.params, aligned=aligned,
             base=self._side_result(run), summary=summarize_pair(rescored.tokens, run.events, bare),
             aligned_bare=bare, cancelled=cancel.cancelled,
-            bare_prompt_ids=None if bare is None else self._base_ids(request.query, None),
+            bare_prompt_ids=None if bare is None else self._base_ids(request.query, None, request.history),
+            history=request.history,
         ))
 
     def _drive(self, runs: Sequence[_SideRun], live: bool, cancel: CancelToken,
@@ -352,7 +360,7 @@ class Comparator:
             raise AlignTermError(f"{cannot.name} cannot score given tokens, so the answer cannot be re-scored "
                                  "under an edited URIAL prompt")
         ids = [t.id for t in result.aligned.tokens]
-        base_ids = self._base_ids(result.query, urial)
+        base_ids = self._base_ids(result.query, urial, result.history)
         if len(base_ids) + len(ids) > self.base.context_length:
             raise ContextOverflow(
                 f"the URIAL prompt ({len(base_ids)} tokens) and the answer ({len(ids)}) do not fit the base "

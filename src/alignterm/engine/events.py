@@ -181,6 +181,7 @@ class ComparisonResult:
     # the bare prompt the aligned_bare scores were read after (exported so closure can be recomputed);
     # not part of a session file, nor of equality
     bare_prompt_ids: list[int] | None = field(default=None, compare=False)
+    history: tuple[tuple[str, str], ...] = ()  # the earlier (user, assistant) turns of a conversation
 
     def side(self, side: Side) -> SideResult:
         return self.aligned if side == "aligned" else self.base

@@ -11,7 +11,7 @@ import ctypes
 from collections.abc import Callable, Generator, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -19,7 +19,7 @@ import torch
 from .backend import CachedScorer, OneSampleAtATime, TokenizerBase
 from .devices import check_device_form
 from .errors import BadInput, ModelLoadError
-from .prompts import read_chat_template
+from .prompts import chat_messages, read_chat_template
 from .sampling import generate_with
 from .values import DecodingParams, ModelSpec, Step
 
@@ -126,7 +126,7 @@ class GGUFTokenizer(TokenizerBase):
     def special_ids(self) -> frozenset[int]:
         return self._special
 
-    def chat_ids(self, query: str) -> list[int]:
+    def chat_ids(self, query: str, history: Sequence[tuple[str, str]] = ()) -> list[int]:
         if not self.chat_template:
             raise BadInput(
                 "the aligned model's GGUF has no chat template: pass one with --chat-template FILE.jinja"
@@ -136,7 +136,8 @@ class GGUFTokenizer(TokenizerBase):
         bos = self.decode([self._llm.token_bos()]) if self._llm.token_bos() >= 0 else ""
         eos = self.decode([self._llm.token_eos()])
         formatter = Jinja2ChatFormatter(self.chat_template, eos_token=eos, bos_token=bos, add_generation_prompt=True)
-        text = formatter(messages=[{"role": "user", "content": query}]).prompt
+        messages: Any = chat_messages(query, history)  # the role/content dicts llama_cpp types as its TypedDicts
+        text = formatter(messages=messages).prompt
         return self.encode(text)
 
 

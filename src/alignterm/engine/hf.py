@@ -17,7 +17,7 @@ from .errors import AlignTermError, BadInput, ModelLoadError, OutOfMemory, is_ou
 from .events import Side
 from .load_progress import Report, transformers_progress
 from .memory import Placement, hub_tensors, safetensors_tensors, weight_bytes
-from .prompts import read_chat_template
+from .prompts import chat_messages, read_chat_template
 from .sampling import generate_with
 from .sources import existing_path, looks_like_hub_id
 from .values import DecodingParams, ModelSpec, Step
@@ -159,14 +159,14 @@ class HFTokenizer(TokenizerBase):
     def special_ids(self) -> frozenset[int]:
         return frozenset(self._added)
 
-    def chat_ids(self, query: str) -> list[int]:
-        """The aligned model's prompt for `query`: its chat template with a generation prompt."""
+    def chat_ids(self, query: str, history: Sequence[tuple[str, str]] = ()) -> list[int]:
+        """The aligned model's prompt for `query` after `history`: its chat template with a generation prompt."""
         if not self.chat_template:
             raise BadInput(
                 "the aligned model's tokenizer has no chat template: pass one with --chat-template FILE.jinja"
             )
         text = self._tok.apply_chat_template(
-            [{"role": "user", "content": query}],
+            chat_messages(query, history),
             chat_template=self.chat_template,
             add_generation_prompt=True,
             tokenize=False,

@@ -9,6 +9,7 @@ stops at STOP_STRINGS with the closing fence stripped.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -87,11 +88,28 @@ def query_block(query: str, *, bare: bool) -> str:
     return block.lstrip("\n") if bare else block
 
 
-def base_prompt(query: str, urial: str | None) -> str:
-    """The base model's prompt text: URIAL prefix + query block, or the bare query block."""
+def history_examples(history: Sequence[tuple[str, str]]) -> str:
+    """Earlier (user, assistant) turns as URIAL examples, in the bundled examples' format (a query
+    block, the answer, the closing fence), so `split_urial` reads each as one more example. The
+    answer is stripped so its fence sits as in the bundled files whatever whitespace it ended on."""
+    return "".join(QUERY_BLOCK.format(query=user) + answer.strip() + "\n" + FENCE + "\n" for user, answer in history)
+
+
+def base_prompt(query: str, urial: str | None, history: Sequence[tuple[str, str]] = ()) -> str:
+    """The base model's prompt text: URIAL prefix + earlier turns as examples + query block; without
+    a URIAL prompt (bare), the earlier turns' examples + the query block."""
     if urial is None:
-        return query_block(query, bare=True)
-    return urial + query_block(query, bare=False)
+        # it starts at its first `# Query:`, with no blank line before it
+        return history_examples(history).lstrip("\n") + query_block(query, bare=not history)
+    return urial + history_examples(history) + query_block(query, bare=False)
+
+
+def chat_messages(query: str, history: Sequence[tuple[str, str]] = ()) -> list[dict[str, str]]:
+    """The aligned model's conversation: the earlier turns, then `query`, as chat template messages."""
+    messages = []
+    for user, answer in history:
+        messages += [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
+    return [*messages, {"role": "user", "content": query}]
 
 
 def check_query(query: str) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..display import rank_label, visible
 from ..themes import BUNDLED_DIR, DEFAULT_THEME, ThemeFile, read_theme
+from .record import turn_prefix
 from .report_html import SCRIPT as REPORT_SCRIPT
 from .report_html import STYLE as REPORT_STYLE
 from .report_html import report_section
@@ -239,7 +240,7 @@ def _section(q: int, r: dict[str, Any]) -> str:
         )
     models = f"base: {html.escape(r['base_model'])} · aligned: {html.escape(r['aligned_model'])}"
     nudged = _nudged(r) if "nudged" in r else ""
-    return (f'<section id="q{q}"><h2>{html.escape(visible(r["query"]))}</h2><p class="note">{models}</p>'
+    return (f'<section id="q{q}"><h2>{html.escape(turn_prefix(r) + visible(r["query"]))}</h2><p class="note">{models}</p>'
             f'<div class="sides">{"".join(sides)}</div>{_summary(r)}{nudged}'
             f'{_ablation(r["ablation"]) if "ablation" in r else ""}</section>')
 

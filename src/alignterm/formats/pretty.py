@@ -17,6 +17,7 @@ from ..display import visible
 from ..engine.aggregate import LENS_TITLES
 from ..engine.events import CATEGORIES
 from ..themes import DEFAULT_PALETTE
+from .record import turn_prefix
 
 SIDE_TITLES = {
     "base": "Base + {prompt} (coloured by rank under aligned)",
@@ -109,7 +110,7 @@ def ablation_view(block: dict[str, Any]) -> Group:
 def render(record: dict[str, Any]) -> Group:
     """A whole comparison, ready for `Console.print`."""
     prompt = "bare prompt" if record["urial"] is None else f"URIAL ({record['urial']})"
-    parts: list[Any] = [Text(f"Query: {visible(record['query'])}", style="bold")]
+    parts: list[Any] = [Text(f"{turn_prefix(record)}Query: {visible(record['query'])}", style="bold")]
     if "prompt_view" in record:  # analyze --show-prompts
         from .prompt_view import render_prompts
 

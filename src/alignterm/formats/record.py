@@ -124,10 +124,17 @@ def result_record(
             "exact": exactness(result),
         }
     )
+    if result.history:  # a conversation's later turn: the turns before it, as both prompts hold them
+        record["history"] = [{"user": user, "assistant": answer} for user, answer in result.history]
     if result.aligned_bare is not None:  # architecture §3: closure can be recomputed from the output alone
         record["aligned_bare"] = {"prompt_ids": result.bare_prompt_ids,
                                   "tokens": [token_record(t, top_k) for t in result.aligned_bare]}
     return record
+
+
+def turn_prefix(record: dict[str, Any]) -> str:
+    """What a view puts before a record's query: its turn, for a conversation's record."""
+    return f"Turn {record['turn']} · " if "turn" in record else ""
 
 
 def ablation_record(ablation: Ablation) -> dict[str, Any]:

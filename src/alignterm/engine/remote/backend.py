@@ -14,7 +14,7 @@ from typing import Any
 
 from ..backend import EmbeddingsUnavailable, OneSampleAtATime, TokenizerBase
 from ..errors import AlignTermError, BadInput
-from ..prompts import read_chat_template
+from ..prompts import chat_messages, read_chat_template
 from ..values import DecodingParams, ModelSpec, Step, TopK
 from .client import Client, ServerDown, ServerUnreachable, api_key, shape_error
 from .dialects import END, Dialect, detect
@@ -47,8 +47,8 @@ class RemoteTokenizer(TokenizerBase):
     def special_ids(self) -> frozenset[int]:
         raise AlignTermError("a server cannot list its special tokens (lists_vocab is False)")
 
-    def chat_ids(self, query: str) -> list[int]:
-        messages = [{"role": "user", "content": query}]
+    def chat_ids(self, query: str, history: Sequence[tuple[str, str]] = ()) -> list[int]:
+        messages = chat_messages(query, history)
         if self.chat_template is None:
             return self._dialect.chat_ids(messages)
         from jinja2.sandbox import ImmutableSandboxedEnvironment
