@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import Label
 
 from alignterm.engine.events import BareScores, NudgedToken, RunFinished, SideFinished, TokenEvent
+from alignterm.formats.record import RUNAWAY_HINT
 
 from ..lens import AlignedViews
 from ..model_host import EventsWaiting, Loaded, LoadFailed, LoadStep, ModelHost, RescoreDone, RescoreFailed, RunFailed
@@ -66,6 +67,7 @@ class CompareScreen(Screen[None]):
         self.aligned = AlignedViews()  # the aligned answer's two scorings and the lens (tui/lens.py)
         self.read_only: str | None = None  # why the session on screen cannot be run again
         self._pending_query: str | None = None  # a query typed while the models load
+        self._runaway_noticed: ComparisonResult | None = None  # the result whose runaway base was notified
         self.nudge = NudgeView(self)  # the nudged answer in the base pane, and the URIAL ablation (tui/nudge_view.py)
 
     def compose(self) -> ComposeResult:
@@ -326,11 +328,18 @@ class CompareScreen(Screen[None]):
             final = result.side(side)
             if side == "base" and list(pane.tokens) != final.tokens:  # the aligned pane: _show_lens, below
                 pane.set_tokens(final.tokens)
-            pane.border_subtitle = f"{final.finish_reason or 'cancelled'} · {len(final.tokens)} tok"
+            # a base answer cut at the token limit missed its stop string: said in the border (architecture §3 "runaway")
+            runaway = side == "base" and final.finish_reason == "length"
+            reason = "length · ran to the limit" if runaway else final.finish_reason or "cancelled"
+            pane.border_subtitle = f"{reason} · {len(final.tokens)} tok"
+            pane.set_class(runaway, "-runaway")
             pane.placeholder = "(no answer)" if not result.cancelled else "(cancelled before the first token)"
             self.stats.set_speed(side, final.tokens_per_s)
         self.stats.set_summary(result.summary)
         self._show_lens()
+        if result.base.finish_reason == "length" and result is not self._runaway_noticed:
+            self._runaway_noticed = result  # once per result: leaving the nudged view shows it again
+            self.notify(RUNAWAY_HINT, title="Runaway base answer", severity="warning", timeout=15)
 
     def _run_finished(self, result: ComparisonResult) -> None:
         self.host.run_ended()

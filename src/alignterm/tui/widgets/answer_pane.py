@@ -76,6 +76,8 @@ class AnswerPane(ScrollView, can_focus=True):
         overflow-x: hidden;
     }
     AnswerPane:focus { border: round $accent; }
+    AnswerPane.-runaway { border: round $warning; border-subtitle-color: $warning; }
+    AnswerPane.-runaway:focus { border: heavy $warning; }
     AnswerPane > .answer-pane--unshifted { color: $shift-unshifted; }
     AnswerPane > .answer-pane--marginal { color: $shift-marginal; }
     AnswerPane > .answer-pane--shifted { color: $shift-shifted; text-style: bold; }
@@ -190,6 +192,7 @@ class AnswerPane(ScrollView, can_focus=True):
 
     def clear(self) -> None:
         self._tokens = []
+        self.remove_class("-runaway")  # the mark belongs to the answer cleared (screens/compare.py sets it)
         self.set_reactive(AnswerPane.cursor, -1)
         self._recovered = ()
         self._relayout()
