@@ -42,6 +42,8 @@ def app_commands(app: AlignTermApp) -> Iterator[Command]:
     yield ("URIAL ablation",
            "Score the aligned answer under each part of the URIAL prompt: shifted share, closure, recovered tokens",
            app.action_urial_ablation)
+    yield ("Show the prompts", "The prompts each model saw for the run on screen: text with special tokens, and ids (ctrl+f)",
+           app.action_show_prompts)
     yield "Next theme", "Switch to the next alignterm theme; the choice is kept (F7)", app.action_next_theme
     yield "Show keys", "List every key binding (F1 / ?)", app.action_help
     for name in app.urial_names():

@@ -13,7 +13,7 @@ the model work is in the model host, saving in the session keeper, drawing in th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import events, on
 from textual.app import ComposeResult
@@ -373,6 +373,33 @@ class CompareScreen(Screen[None]):
         if self.result is None:
             return None
         return self._app.keeper.session_for(self.result, *self.host.specs, self._base_urial_label)
+
+    def record_on_screen(self) -> dict[str, Any] | None:
+        """The comparison on screen as an `analyze` record (architecture §3), without top-k."""
+        if self.result is None:
+            return None
+        from alignterm.formats.record import result_record
+
+        base, aligned = self.host.specs
+        urial = None if self.result.urial is None else self._base_urial_label
+        return result_record(self.result, base_model=base.spec, aligned_model=aligned.spec, urial=urial)
+
+    def show_prompts(self) -> None:
+        """The prompts each model saw for the result on screen, their text decoded by the loaded tokenizers."""
+        record, comparator = self.record_on_screen(), self.host.comparator
+        if record is None:
+            self.notify("No run yet: the prompts are shown once a run has made them.", title="Prompts")
+            return
+        if comparator is None:
+            self.notify("Showing the prompts' text needs the models' tokenizers: Enter re-runs the session on them.",
+                        title="Prompts", severity="warning")
+            return
+        from alignterm.formats.prompt_view import prompt_tokens, render_prompts
+
+        from .prompts import PromptsScreen
+
+        record["prompt_view"] = prompt_tokens(record, aligned=comparator.aligned.tokenizer, base=comparator.base.tokenizer)
+        self._app.push_screen(PromptsScreen(render_prompts(record)))
 
     def drop_runs(self) -> None:
         """Cancel the run and forget any re-score: what they would deliver is no longer wanted."""
