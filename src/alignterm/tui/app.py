@@ -350,6 +350,12 @@ class AlignTermApp(App[int]):
     def action_urial_ablation(self) -> None:
         self.compare.nudge.start_ablation()
 
+    def action_copy(self, what: str) -> None:
+        """Copy the focused answer, the token at the cursor or the comparison as Markdown (tui/copying.py)."""
+        from .copying import copy
+
+        copy(self.compare, what)
+
     def action_show_prompts(self) -> None:
         self.compare.show_prompts()
 

@@ -51,6 +51,10 @@ class AnswerPane(ScrollView, can_focus=True):
         Binding("n", "next_shifted", "Next shifted/marginal",
                 tooltip="Put the cursor on the next shifted or marginal token"),
         Binding("p,N", "previous_shifted", "Previous shifted/marginal", show=False),
+        Binding("y", "app.copy('answer')", "Copy answer", show=False,
+                tooltip="Copy this answer to your terminal's clipboard (OSC 52, works over SSH)"),
+        Binding("Y", "app.copy('token')", "Copy token", show=False,
+                tooltip="Copy the token under the cursor with its measures (rank, category, logprobs, KL)"),
     ]
 
     COMPONENT_CLASSES = {
