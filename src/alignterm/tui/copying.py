@@ -31,23 +31,30 @@ def token_line(t: PaneToken) -> str:
             f"under {other} · {logprobs} · KL(aligned‖base) {kl}")
 
 
-def copy(screen: CompareScreen, what: str) -> None:
-    """Copy `what` ("answer", "token" or "markdown") of the comparison on screen; a notice says what."""
+def _what(screen: CompareScreen, what: str) -> tuple[str, str]:
+    """The text to copy and how the notice names it; no text: why there is nothing."""
     pane = screen.focused_pane()
     if what == "answer":
-        text, said = visible(pane.text), f"the {pane.border_title or pane.side} answer"
-    elif what == "token":
+        text = visible(pane.text)
+        return text, f"the {pane.border_title or pane.side} answer" if text else "the answer pane is empty"
+    if what == "token":
         token = pane.cursor_token
-        text, said = (None, "") if token is None else (token_line(token), f"the token “{visible(token.text)}”")
-    else:
-        from alignterm.formats.markdown import comparison_markdown
+        if token is None:
+            return "", "no token under the cursor (Tab into a pane, ← →)"
+        return token_line(token), f"the token “{visible(token.text)}”"
+    from alignterm.formats.markdown import comparison_markdown
 
-        record = screen.record_on_screen()
-        text, said = (None, "") if record is None else (comparison_markdown(record), "the comparison as Markdown")
+    record = screen.record_on_screen()
+    if record is None:
+        return "", "no run on screen"
+    return comparison_markdown(record), "the comparison as Markdown"
+
+
+def copy(screen: CompareScreen, what: str) -> None:
+    """Copy `what` ("answer", "token" or "markdown") of the comparison on screen; a notice says what."""
+    text, said = _what(screen, what)
     if not text:
-        hint = {"answer": "the answer pane is empty", "token": "no token under the cursor (Tab into a pane, ← →)",
-                "markdown": "no finished run on screen"}[what]
-        screen.notify(f"Nothing to copy: {hint}.", title="Copy", severity="warning")
+        screen.notify(f"Nothing to copy: {said}.", title="Copy", severity="warning")
         return
     screen.app.copy_to_clipboard(text)
     screen.notify(f"Copied {said} ({len(text)} characters) to the clipboard of your terminal (OSC 52).", title="Copy")
