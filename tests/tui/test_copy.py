@@ -7,13 +7,11 @@ from __future__ import annotations
 import base64
 import re
 
-import pytest
-
 from alignterm.display import visible
 from alignterm.engine.values import DecodingParams, ModelSpec
 from alignterm.tui.app import AlignTermApp
 
-from ..reliability.models import HOSTILE, RAW_CONTROLS, SHOWN, hostile_model
+from ..reliability.models import HOSTILE, RAW_CONTROLS, SHOWN
 from .conftest import run_query
 
 OSC52 = re.compile(r"\x1b\]52;c;([A-Za-z0-9+/=]*)\x07")
@@ -79,11 +77,6 @@ async def test_the_comparison_copies_as_markdown(make_app):
         assert f"In-context closure: {result.summary.closure:.2f}" in text
         assert f"| {result.summary.base.n} | " in text  # the summary table's token counts
         assert last_notice(app).startswith("Copied the comparison as Markdown")
-
-
-@pytest.fixture(scope="module")
-def hostile_dir(tmp_path_factory):
-    return hostile_model(tmp_path_factory.mktemp("hostile") / "model")
 
 
 async def test_hostile_model_text_stays_inside_the_escape_and_is_copied_escaped(hostile_dir):
