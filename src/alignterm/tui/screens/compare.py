@@ -5,7 +5,7 @@ to what the model host (tui/model_host.py) reports: loading steps, a run's event
 from the inbox, re-scores (architecture §2: widgets draw what events say). What it is
 doing is one `CompareState`, held in a reactive that the status line draws.
 
-At about 560 lines it is over the project's ~500-line guide: it is the app's one workflow
+At about 620 lines it is over the project's ~500-line guide: it is the app's one workflow
 (load, run, stream, re-score, open a session, switch the lens, open and close panels), and
 each part reads and sets the same few things (the result on screen, the panes, the state);
 the model work is in the model host, saving in the session keeper, drawing in the widgets.
