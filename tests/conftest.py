@@ -51,6 +51,14 @@ def demo_session(comparator, demo_specs, queries):
     return Session.now(result, *demo_specs, "default")
 
 
+@pytest.fixture(scope="session")
+def hostile_dir(tmp_path_factory) -> Path:
+    """A model whose tokens are terminal escapes and controls (tests/reliability/models.py)."""
+    from .reliability.models import hostile_model
+
+    return hostile_model(tmp_path_factory.mktemp("hostile") / "model")
+
+
 @pytest.fixture
 def make_app(demo_specs, comparator, demo_query):
     """Build an AlignTermApp on the shared, already loaded demo pair."""

@@ -8,7 +8,7 @@ import pytest
 
 from alignterm.cli import main
 
-from .models import hostile_model, wide_model
+from .models import wide_model
 
 
 def cli(capfd, *args: str) -> tuple[int, str, str]:
@@ -31,11 +31,6 @@ def one_line(code: int, err: str, expected_code: int = 2) -> str:
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under `folder` with its bytes, to show that nothing was written."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture(scope="session")
-def hostile_dir(tmp_path_factory) -> Path:
-    return hostile_model(tmp_path_factory.mktemp("hostile") / "model")
 
 
 @pytest.fixture(scope="session")

@@ -81,6 +81,8 @@ class AlignTermApp(App[int]):
         Binding("ctrl+n", "toggle_nudge", "Nudge", show=False,
                 tooltip="Show the nudged answer (the base model, the aligned one writing the words where the base's "
                         "top-1 probability is below γ) in place of the base answer, or the base answer again"),
+        Binding("ctrl+f", "show_prompts", "Prompts", show=False,
+                tooltip="Show the prompts each model saw for the run on screen: text with special tokens, and ids"),
     ]
 
     def __init__(
@@ -347,6 +349,15 @@ class AlignTermApp(App[int]):
 
     def action_urial_ablation(self) -> None:
         self.compare.nudge.start_ablation()
+
+    def action_copy(self, what: str) -> None:
+        """Copy the focused answer, the token at the cursor or the comparison as Markdown (tui/copying.py)."""
+        from .copying import copy
+
+        copy(self.compare, what)
+
+    def action_show_prompts(self) -> None:
+        self.compare.show_prompts()
 
     def action_diversity(self) -> None:
         self.compare.open_diversity()

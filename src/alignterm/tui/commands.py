@@ -42,6 +42,14 @@ def app_commands(app: AlignTermApp) -> Iterator[Command]:
     yield ("URIAL ablation",
            "Score the aligned answer under each part of the URIAL prompt: shifted share, closure, recovered tokens",
            app.action_urial_ablation)
+    yield ("Copy the answer", "Copy the focused pane's answer to your terminal's clipboard (OSC 52, works over SSH; y in a pane)",
+           partial(app.action_copy, "answer"))
+    yield ("Copy the token", "Copy the token under the cursor with its rank, category, logprobs and KL (Y in a pane)",
+           partial(app.action_copy, "token"))
+    yield ("Copy the comparison as Markdown", "Query, URIAL prompt, both answers and the summary, to the clipboard (OSC 52)",
+           partial(app.action_copy, "markdown"))
+    yield ("Show the prompts", "The prompts each model saw for the run on screen: text with special tokens, and ids (ctrl+f)",
+           app.action_show_prompts)
     yield "Next theme", "Switch to the next alignterm theme; the choice is kept (F7)", app.action_next_theme
     yield "Show keys", "List every key binding (F1 / ?)", app.action_help
     for name in app.urial_names():

@@ -5,7 +5,7 @@ to what the model host (tui/model_host.py) reports: loading steps, a run's event
 from the inbox, re-scores (architecture §2: widgets draw what events say). What it is
 doing is one `CompareState`, held in a reactive that the status line draws.
 
-At about 560 lines it is over the project's ~500-line guide: it is the app's one workflow
+At about 620 lines it is over the project's ~500-line guide: it is the app's one workflow
 (load, run, stream, re-score, open a session, switch the lens, open and close panels), and
 each part reads and sets the same few things (the result on screen, the panes, the state);
 the model work is in the model host, saving in the session keeper, drawing in the widgets.
@@ -13,7 +13,7 @@ the model work is in the model host, saving in the session keeper, drawing in th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import events, on
 from textual.app import ComposeResult
@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import Label
 
 from alignterm.engine.events import BareScores, NudgedToken, RunFinished, SideFinished, TokenEvent
+from alignterm.formats.record import RUNAWAY_HINT
 
 from ..lens import AlignedViews
 from ..model_host import EventsWaiting, Loaded, LoadFailed, LoadStep, ModelHost, RescoreDone, RescoreFailed, RunFailed
@@ -65,6 +66,7 @@ class CompareScreen(Screen[None]):
         self.aligned = AlignedViews()  # the aligned answer's two scorings and the lens (tui/lens.py)
         self.read_only: str | None = None  # why the session on screen cannot be run again
         self._pending_query: str | None = None  # a query typed while the models load
+        self._runaway_noticed: ComparisonResult | None = None  # the result whose runaway base was notified
         self.nudge = NudgeView(self)  # the nudged answer in the base pane, and the URIAL ablation (tui/nudge_view.py)
 
     def compose(self) -> ComposeResult:
@@ -325,11 +327,18 @@ class CompareScreen(Screen[None]):
             final = result.side(side)
             if side == "base" and list(pane.tokens) != final.tokens:  # the aligned pane: _show_lens, below
                 pane.set_tokens(final.tokens)
-            pane.border_subtitle = f"{final.finish_reason or 'cancelled'} · {len(final.tokens)} tok"
+            # a base answer cut at the token limit missed its stop string: said in the border (architecture §3 "runaway")
+            runaway = side == "base" and final.finish_reason == "length"
+            reason = "length · ran to the limit" if runaway else final.finish_reason or "cancelled"
+            pane.border_subtitle = f"{reason} · {len(final.tokens)} tok"
+            pane.set_class(runaway, "-runaway")
             pane.placeholder = "(no answer)" if not result.cancelled else "(cancelled before the first token)"
             self.stats.set_speed(side, final.tokens_per_s)
         self.stats.set_summary(result.summary)
         self._show_lens()
+        if result.base.finish_reason == "length" and result is not self._runaway_noticed:
+            self._runaway_noticed = result  # once per result: leaving the nudged view shows it again
+            self.notify(RUNAWAY_HINT, title="Runaway base answer", severity="warning", timeout=15)
 
     def _run_finished(self, result: ComparisonResult) -> None:
         self.host.run_ended()
@@ -363,6 +372,33 @@ class CompareScreen(Screen[None]):
         if self.result is None:
             return None
         return self._app.keeper.session_for(self.result, *self.host.specs, self._base_urial_label)
+
+    def record_on_screen(self) -> dict[str, Any] | None:
+        """The comparison on screen as an `analyze` record (architecture §3), without top-k."""
+        if self.result is None:
+            return None
+        from alignterm.formats.record import result_record
+
+        base, aligned = self.host.specs
+        urial = None if self.result.urial is None else self._base_urial_label
+        return result_record(self.result, base_model=base.spec, aligned_model=aligned.spec, urial=urial)
+
+    def show_prompts(self) -> None:
+        """The prompts each model saw for the result on screen, their text decoded by the loaded tokenizers."""
+        record, comparator = self.record_on_screen(), self.host.comparator
+        if record is None:
+            self.notify("No run yet: the prompts are shown once a run has made them.", title="Prompts")
+            return
+        if comparator is None:
+            self.notify("Showing the prompts' text needs the models' tokenizers: Enter re-runs the session on them.",
+                        title="Prompts", severity="warning")
+            return
+        from alignterm.formats.prompt_view import prompt_tokens, render_prompts
+
+        from .prompts import PromptsScreen
+
+        record["prompt_view"] = prompt_tokens(record, aligned=comparator.aligned.tokenizer, base=comparator.base.tokenizer)
+        self._app.push_screen(PromptsScreen(render_prompts(record)))
 
     def drop_runs(self) -> None:
         """Cancel the run and forget any re-score: what they would deliver is no longer wanted."""

@@ -53,6 +53,10 @@ class AnswerPane(ScrollView, can_focus=True):
         Binding("n", "next_shifted", "Next shifted/marginal",
                 tooltip="Put the cursor on the next shifted or marginal token"),
         Binding("p,N", "previous_shifted", "Previous shifted/marginal", show=False),
+        Binding("y", "app.copy('answer')", "Copy answer", show=False,
+                tooltip="Copy this answer to your terminal's clipboard (OSC 52, works over SSH)"),
+        Binding("Y", "app.copy('token')", "Copy token", show=False,
+                tooltip="Copy the token under the cursor with its measures (rank, category, logprobs, KL)"),
     ]
 
     COMPONENT_CLASSES = {
@@ -78,6 +82,8 @@ class AnswerPane(ScrollView, can_focus=True):
         overflow-x: hidden;
     }
     AnswerPane:focus { border: round $accent; }
+    AnswerPane.-runaway { border: round $warning; border-subtitle-color: $warning; }
+    AnswerPane.-runaway:focus { border: heavy $warning; }
     AnswerPane > .answer-pane--unshifted { color: $shift-unshifted; }
     AnswerPane > .answer-pane--marginal { color: $shift-marginal; }
     AnswerPane > .answer-pane--shifted { color: $shift-shifted; text-style: bold; }
@@ -192,6 +198,7 @@ class AnswerPane(ScrollView, can_focus=True):
 
     def clear(self) -> None:
         self._tokens = []
+        self.remove_class("-runaway")  # the mark belongs to the answer cleared (screens/compare.py sets it)
         self.set_reactive(AnswerPane.cursor, -1)
         self._recovered = ()
         self._relayout()
