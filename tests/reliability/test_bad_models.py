@@ -107,7 +107,7 @@ def test_a_mistyped_hub_id_fails_at_once_with_one_line(tmp_path):
 def test_device_cuda_without_a_gpu_is_one_line(capfd):
     code, _, err = cli(capfd, "analyze", "--query", "hi", "--device", "cuda")
     assert one_line(code, err) == (
-        "alignterm: error: --device cuda: torch sees no CUDA GPU on this machine (try --device cpu)")
+        "alignterm: error: device cuda for the base model: torch sees no CUDA GPU on this machine (use cpu)")
 
 
 def test_a_query_longer_than_the_context_is_one_line(capfd):
@@ -160,7 +160,8 @@ def test_out_of_memory_while_loading_is_one_line_exit_1(wide_dir, tmp_path):
     proc = _under_memory_limit(100, "analyze", "--query", "hi", "--base", str(wide_dir), "--aligned",
                                str(ALIGNED_DIR), "-o", str(out))
     line = one_line(proc.returncode, proc.stderr, expected_code=1)
-    assert line == f"alignterm: error: out of memory while loading {wide_dir} on cpu (try a smaller --dtype or a smaller model)"
+    assert line == (f"alignterm: error: out of memory while loading {wide_dir} on cpu "
+                    "(try a smaller --dtype, --quantize 8bit, GGUF files or another device)")
     assert out.read_text() == "the previous results\n"
 
 

@@ -20,6 +20,7 @@ from .devices import SPREAD
 from .errors import OutOfMemory
 from .events import Side
 
+MAX_HEADER = 100_000_000  # the safetensors format's own limit on a header's length
 CLOSE = 0.9  # weights above this share of the free memory leave too little for the KV cache
 GB = 1e9
 # bytes per element of each safetensors dtype; floating ones are loaded in the chosen dtype instead
@@ -52,7 +53,10 @@ def safetensors_tensors(folder: Path) -> list[Tensor] | None:
         files = sorted(folder.glob("*.safetensors"))
     if not files or not all(f.is_file() for f in files):
         return None
-    return [t for f in files for t in _header(f)]
+    try:
+        return [t for f in files for t in _header(f)]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # corrupt: the load itself says so
+        return None
 
 
 def _header(path: Path) -> list[Tensor]:
@@ -60,7 +64,10 @@ def _header(path: Path) -> list[Tensor]:
     (the format's spec). Read directly: safetensors' safe_open maps the whole file first, which
     fails for a file larger than the memory the system lets a process map."""
     with open(path, "rb") as f:
-        header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+        size = int.from_bytes(f.read(8), "little")
+        if not 2 <= size <= min(path.stat().st_size - 8, MAX_HEADER):
+            raise ValueError(f"{path.name}: not a safetensors header")
+        header = json.loads(f.read(size))
     return [Tensor(name, info["dtype"], tuple(info["shape"])) for name, info in header.items() if name != "__metadata__"]
 
 
