@@ -163,7 +163,9 @@ def test_quantize_is_refused_for_gguf_files():
 
 
 def test_gguf_loading_says_how_many_layers_went_to_the_gpu():
-    """This llama-cpp-python is a CPU build: none of the file's blocks (read with the gguf library) did."""
+    """All of the file's blocks (read with the gguf library) on a GPU build of llama-cpp-python; none,
+    with the reason, on a CPU build such as this machine's, which also refuses --device cuda:0."""
+    import llama_cpp
     from gguf import GGUFReader
 
     reader = GGUFReader(GGUF[0])
@@ -173,6 +175,9 @@ def test_gguf_loading_says_how_many_layers_went_to_the_gpu():
     load_pair(ModelSpec(GGUF[0]), ModelSpec(GGUF[1]), steps.append)
     layer_lines = [s.text for s in steps if "layers on the GPU" in s.text]
     assert [(s.side) for s in steps if "layers on the GPU" in s.text] == ["base", "aligned"]
+    if llama_cpp.llama_supports_gpu_offload():
+        assert layer_lines[0].endswith(f"{blocks} of {blocks} layers on the GPU")
+        return
     assert layer_lines[0].endswith(f"0 of {blocks} layers on the GPU (this llama-cpp-python has no GPU support)")
     line = one_clear_line(run_main("analyze", "--query", "q", "--base", GGUF[0], "--aligned", GGUF[1],
                                    "--device", "cuda:0"))
