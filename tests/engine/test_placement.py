@@ -127,17 +127,17 @@ def _free(table):
 
 def test_check_fit_pools_models_that_share_memory():
     a, b = Placement("base", "cuda:0", 10 * 2**30, "bfloat16"), Placement("aligned", "cuda:0", 10 * 2**30, "bfloat16")
-    assert check_fit([a, b], _free({"cuda:0": (40 * 2**30, 80 * 2**30)})) == []
-    warning, = check_fit([a, b], _free({"cuda:0": (21 * 2**30, 24 * 2**30)}))
+    assert check_fit([a, b], _free({"cuda:0": (40 * 2**30, 80 * 2**30, "cuda:0")})) == []
+    warning, = check_fit([a, b], _free({"cuda:0": (21 * 2**30, 24 * 2**30, "cuda:0")}))
     assert "the base model" in warning and "the aligned model" in warning and "KV cache" in warning
     with pytest.raises(OutOfMemory, match="another device for one model"):
-        check_fit([a, b], _free({"cuda:0": (15 * 2**30, 24 * 2**30)}))
+        check_fit([a, b], _free({"cuda:0": (15 * 2**30, 24 * 2**30, "cuda:0")}))
     # one model each on two 24 GB cards: each fits alone
     assert check_fit([a, Placement("aligned", "cuda:1", 10 * 2**30, "bfloat16")],
-                     _free({"cuda:0": (15 * 2**30, 24 * 2**30), "cuda:1": (15 * 2**30, 24 * 2**30)})) == []
+                     _free({"cuda:0": (15 * 2**30, 24 * 2**30, "cuda:0"), "cuda:1": (15 * 2**30, 24 * 2**30, "cuda:1")})) == []
     # a model spread over every GPU shares them with the other one
     with pytest.raises(OutOfMemory, match="the GPUs"):
-        check_fit([Placement("base", "gpus", 20 * 2**30, "bfloat16"), b], _free({"gpus": (25 * 2**30, 48 * 2**30)}))
+        check_fit([Placement("base", "gpus", 20 * 2**30, "bfloat16"), b], _free({"gpus": (25 * 2**30, 48 * 2**30, "the GPUs")}))
 
 
 def test_quantize_needs_cuda_then_bitsandbytes(demo_specs):

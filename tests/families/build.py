@@ -584,22 +584,13 @@ def build_key() -> str:
 
 def build(cache: Path | None = None, log=print) -> tuple[Path, dict[str, Family]]:
     """Every family, built once per key into cache/families-<key> (atomically); (sources, families)."""
+    from filelock import FileLock
+
     cache = cache or cache_root()
     cache.mkdir(parents=True, exist_ok=True)
-    models = fetch_sources(cache)
-    dest = cache / f"families-{build_key()}"
-    if not (dest / "manifest.json").is_file():
-        tmp = Path(tempfile.mkdtemp(dir=cache, prefix=".families-"))
-        try:
-            manifest = {}
-            for name in FAMILIES:
-                (tmp / name).mkdir()
-                manifest[name] = build_family(name, models, tmp / name, log)
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
-            with contextlib.suppress(OSError):  # another process may have finished first
-                tmp.rename(dest)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with FileLock(cache / ".build.lock"):  # the suite's worker processes (pytest -n 2) build once
+        models = fetch_sources(cache)
+        dest = _build_once(cache, models, log)
     for path in (models, dest):
         os.utime(path)  # in use: see below
     # Other builds (an older build.py or llama-cpp-python) and temp folders of killed builds,
@@ -609,6 +600,23 @@ def build(cache: Path | None = None, log=print) -> tuple[Path, dict[str, Family]
             if old not in (models, dest) and time.time() - old.stat().st_mtime > 3600:
                 shutil.rmtree(old, ignore_errors=True)
     return models, load(dest)
+
+
+def _build_once(cache: Path, models: Path, log) -> Path:
+    """cache/families-<key>, built there (atomically) unless an earlier session did."""
+    dest = cache / f"families-{build_key()}"
+    if not (dest / "manifest.json").is_file():
+        tmp = Path(tempfile.mkdtemp(dir=cache, prefix=".families-"))
+        try:
+            manifest = {}
+            for name in FAMILIES:
+                (tmp / name).mkdir()
+                manifest[name] = build_family(name, models, tmp / name, log)
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False))
+            tmp.rename(dest)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return dest
 
 
 def load(dest: Path) -> dict[str, Family]:

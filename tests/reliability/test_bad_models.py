@@ -154,14 +154,17 @@ def _under_memory_limit(headroom_mb: int, *args: str) -> subprocess.CompletedPro
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status to set the limit")
-def test_out_of_memory_while_loading_is_one_line_exit_1(wide_dir, tmp_path):
+def test_a_pair_over_the_memory_limit_is_refused_before_loading_in_one_line_exit_1(wide_dir, tmp_path):
+    """Under `ulimit -v` the weights (160 MB) cannot be mapped in 100 MB: said before any weight is
+    read, naming the limit, rather than failing wherever the first allocation happens to fail."""
     out = tmp_path / "out.jsonl"
     out.write_text("the previous results\n")
     proc = _under_memory_limit(100, "analyze", "--query", "hi", "--base", str(wide_dir), "--aligned",
                                str(ALIGNED_DIR), "-o", str(out))
     line = one_line(proc.returncode, proc.stderr, expected_code=1)
-    assert line == (f"alignterm: error: out of memory while loading {wide_dir} on cpu "
-                    "(try a smaller --dtype, --quantize 8bit, GGUF files or another device)")
+    assert line.startswith("alignterm: error: the base model (~0.2 GB, float32) and the aligned model"), line
+    assert "need more memory than this process's memory limit (ulimit -v) has free (0.1 of " in line, line
+    assert ": try a higher limit (ulimit -v), a smaller --dtype (bfloat16)" in line, line
     assert out.read_text() == "the previous results\n"
 
 

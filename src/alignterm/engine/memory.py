@@ -21,6 +21,7 @@ from .errors import OutOfMemory
 from .events import Side
 
 MAX_HEADER = 100_000_000  # the safetensors format's own limit on a header's length
+ADDRESS_LIMIT = "this process's memory limit (ulimit -v)"
 CLOSE = 0.9  # weights above this share of the free memory leave too little for the KV cache
 GB = 1e9
 # bytes per element of each safetensors dtype; floating ones are loaded in the chosen dtype instead
@@ -111,20 +112,37 @@ class Placement:
     what: str  # how it loads, for the message: "bfloat16", "8-bit"
 
 
-def free_memory(device: str) -> tuple[int, int]:
-    """(free, total) bytes where `device`'s weights live: a GPU's (all GPUs' for `gpus`), else host RAM."""
+def free_memory(device: str) -> tuple[int, int, str]:
+    """(free, total) bytes where `device`'s weights live, and that memory's name for a message:
+    a GPU's (all GPUs' for `gpus`), else host RAM, or what this process may still map under
+    an address-space limit (`ulimit -v`, common on shared machines) where that is less."""
     import torch
 
     if device == SPREAD:
         infos = [torch.cuda.mem_get_info(i) for i in range(torch.cuda.device_count())]
-        return sum(f for f, _ in infos), sum(t for _, t in infos)
+        return sum(f for f, _ in infos), sum(t for _, t in infos), "the GPUs"
     if device.startswith("cuda"):
         free, total = torch.cuda.mem_get_info(torch.device(device))
-        return free, total
+        return free, total, device
     import psutil  # MPS shares host memory with the CPU
 
     vm = psutil.virtual_memory()
-    return vm.available, vm.total
+    limit = _address_space_limit()
+    if limit is not None:
+        left = max(0, limit - psutil.Process().memory_info().vms)
+        if left < vm.available:  # the process fails to map more before the machine runs out
+            return left, limit, ADDRESS_LIMIT
+    return vm.available, vm.total, "host RAM"
+
+
+def _address_space_limit() -> int | None:
+    """The soft limit on this process's address space in bytes, None where there is none."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return None if soft == resource.RLIM_INFINITY else soft
 
 
 def _pool(device: str) -> str:
@@ -144,24 +162,25 @@ def _pools(placements: list[Placement]) -> Iterator[tuple[str, list[Placement]]]
 def check_fit(placements: list[Placement], free=free_memory) -> list[str]:
     """Refuse (OutOfMemory, one line) a pair whose weights cannot fit where they are to load;
     return a warning for each device where they fit with little room left. `free(device)` gives
-    (free, total) bytes."""
+    (free, total) bytes and the memory's name, as `free_memory` does."""
     warnings = []
     for device, group in _pools(placements):
         need = sum(p.need for p in group)
-        available, total = free(device)
-        where = "the GPUs" if device == SPREAD else ("host RAM" if device in ("cpu", "mps") else device)
+        available, total, where = free(device)
         models = " and ".join(f"the {p.side} model (~{p.need / GB:.1f} GB, {p.what})" for p in group)
         if need > available:
             raise OutOfMemory(f"{models} {'need' if len(group) > 1 else 'needs'} more memory than {where} has free "
-                              f"({available / GB:.1f} of {total / GB:.1f} GB): {_ways_out(group)}")
+                              f"({available / GB:.1f} of {total / GB:.1f} GB): {_ways_out(group, where)}")
         if need > CLOSE * available:
             warnings.append(f"{models} leave under {1 - CLOSE:.0%} of {where}'s {available / GB:.1f} GB free "
                             "for the KV cache: long answers may run out of memory")
     return warnings
 
 
-def _ways_out(group: list[Placement]) -> str:
-    ways = ["a smaller --dtype (bfloat16)"] if any("32" in p.what for p in group) else []
+def _ways_out(group: list[Placement], where: str) -> str:
+    ways = ["a higher limit (ulimit -v)"] if where == ADDRESS_LIMIT else []
+    if any("32" in p.what for p in group):
+        ways.append("a smaller --dtype (bfloat16)")
     if not any(p.what == "4-bit" for p in group):
         ways.append("--quantize 8bit or 4bit (CUDA)")
     ways.append("GGUF files (--backend gguf)")
