@@ -199,3 +199,32 @@ async def test_the_forced_token_is_drawn_marked_and_the_forced_prefix_dim(make_a
             segs = pane_segments(pane, i)
             assert not any(s.style.dim for s in segs) and FORK_MARK not in "".join(s.text for s in segs), i
         assert pane.text == app.result.base.text  # the mark is drawn, not part of the answer
+
+
+async def test_esc_cancels_a_running_fork_then_goes_back_and_the_palette_has_both_commands(make_app, demo_query):
+    from textual import events
+
+    from alignterm.tui.commands import app_commands
+
+    app = make_app()  # 96 tokens: the fork runs long enough to be cancelled
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f")  # in the query box: types (over the selected query), forks nothing
+        assert app.query_input.value == "f" and not isinstance(app.screen, ForkScreen)
+        commands = {title: callback for title, _, callback in app_commands(app)}
+        commands["Fork at the cursor token"]()
+        await pilot.pause()
+        assert "No run yet" in [n.message for n in app._notifications][-1]
+        await run_query(pilot, demo_query)
+        first = app.result
+        await open_fork(pilot, "base", 2)
+        app.post_message(events.Key("enter", "\r"))  # Pilot.press would wait for the run's end
+        await wait_until(pilot, lambda: app.result is None and len(app.pane("base").tokens) > 4, settle=False)
+        app.post_message(events.Key("escape", None))
+        await wait_until(pilot, lambda: app.result is not None and not app.running)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.result is not first and app.result.cancelled and app.result.base.forced == 3
+        assert "fork 1 · base forced at token 2" in app.pane("base").border_subtitle
+        commands["Back to the run this fork came from"]()
+        await pilot.pause()
+        assert app.result is first and not app.compare.forks.parents
