@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from alignterm.engine.errors import BadInput
 from alignterm.engine.events import SIDES, Side, TokenEvent
 
+from .palette import visible_whitespace
 from .widgets.answer_pane import AnswerPane
 
 if TYPE_CHECKING:
@@ -90,6 +91,14 @@ def fork_request(result: ComparisonResult, side: Side, position: int, ids: tuple
     )
 
 
+def forced_count(request: ComparisonRequest, side: Side) -> int:
+    """How many of `side`'s first answer tokens a run forces (a fork), or keeps forced (the side kept)."""
+    kept = request.keep_aligned if side == "aligned" else request.keep_base
+    if kept is not None:
+        return kept.side(side).forced
+    return len(request.force.get(side, ()))
+
+
 class Forks:
     """The fork on screen (None: not a fork) and the runs it came from, latest last."""
 
@@ -142,7 +151,7 @@ class Forks:
             if ids:
                 self.start(side, index, ids)
 
-        title = f"Fork the {side} answer at token {token.position}: instead of “{token.text}”"
+        title = f"Fork the {side} answer at token {token.position}: instead of “{visible_whitespace(token.text)}”"
         screen.app.push_screen(ForkScreen(title, candidates(token), lambda text: self.tokenize(side, text)), chosen)
 
     def tokenize(self, side: Side, text: str) -> tuple[int, ...]:

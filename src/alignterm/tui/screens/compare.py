@@ -5,10 +5,11 @@ to what the model host (tui/model_host.py) reports: loading steps, a run's event
 from the inbox, re-scores (architecture §2: widgets draw what events say). What it is
 doing is one `CompareState`, held in a reactive that the status line draws.
 
-At about 620 lines it is over the project's ~500-line guide: it is the app's one workflow
+At about 660 lines it is over the project's ~500-line guide: it is the app's one workflow
 (load, run, stream, re-score, open a session, switch the lens, open and close panels), and
 each part reads and sets the same few things (the result on screen, the panes, the state);
-the model work is in the model host, saving in the session keeper, drawing in the widgets.
+the model work is in the model host, saving in the session keeper, forks in tui/fork.py, drawing
+in the widgets.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Label
 
-from alignterm.engine.events import SIDES, BareScores, NudgedToken, RunFinished, Side, SideFinished, TokenEvent
+from alignterm.engine.events import SIDES, BareScores, NudgedToken, RunFinished, SideFinished, TokenEvent
 from alignterm.formats.record import RUNAWAY_HINT
 
-from ..fork import Forks
+from ..fork import Forks, forced_count
 from ..lens import AlignedViews
 from ..model_host import EventsWaiting, Loaded, LoadFailed, LoadStep, ModelHost, RescoreDone, RescoreFailed, RunFailed
 from ..nudge_view import NudgeView
@@ -47,14 +48,6 @@ if TYPE_CHECKING:
     from ..app import AlignTermApp
 
 GPU_MEMORY_EVERY_S = 2.0
-
-
-def _forced(request: ComparisonRequest, side: Side) -> int:
-    """How many of `side`'s first answer tokens the run forces (a fork), or keeps forced (the side kept)."""
-    kept = request.keep_aligned if side == "aligned" else request.keep_base
-    if kept is not None:
-        return kept.side(side).forced
-    return len(request.force.get(side, ()))
 
 
 class CompareScreen(Screen[None]):
@@ -281,7 +274,7 @@ class CompareScreen(Screen[None]):
         for side in SIDES:
             pane = self.pane(side)
             pane.clear()
-            pane.set_forced(_forced(request, side))
+            pane.set_forced(forced_count(request, side))
             pane.border_subtitle = "…"
             pane.placeholder = "waiting for the first token…"
         self.inspector.show(None)
