@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from alignterm.engine.compare import ComparisonRequest
+from alignterm.engine.errors import BadInput
 from alignterm.engine.values import DecodingParams
 
 from ..conftest import one_clear_line, run_main
@@ -75,3 +76,23 @@ def test_a_bad_force_field_is_one_clear_line(tmp_path, force):
     qfile = tmp_path / "q.jsonl"
     qfile.write_text(json.dumps({"query": "What is the Kodo?", "force": force}) + "\n")
     assert '"force"' in one_clear_line(run_main("analyze", "--queries", str(qfile)))
+
+
+def test_an_aligned_fork_keeping_the_base_answer_equals_a_full_forced_run(comparator, demo_query):
+    """`keep_base` (the app's aligned fork): the base answer is the kept one, unchanged, and the new aligned
+    answer and its measures (bare-prompt scores too) are those of a full run forcing the same start."""
+    from alignterm.engine.prompts import load_urial
+
+    urial = load_urial("default")
+    parent = comparator.compare(ComparisonRequest(demo_query, urial, PARAMS))
+    fork = (*[t.id for t in parent.aligned.tokens[:2]], _second_choice(parent.aligned.tokens[2]))
+    full = comparator.compare(ComparisonRequest(demo_query, urial, PARAMS, force={"aligned": fork}))
+    kept = comparator.compare(ComparisonRequest(demo_query, urial, PARAMS, force={"aligned": fork}, keep_base=parent))
+    assert kept.base == parent.base
+    assert kept.aligned.forced == 3 and [t.id for t in kept.aligned.tokens] == [t.id for t in full.aligned.tokens]
+    for ours, theirs in ((kept.aligned.tokens, full.aligned.tokens), (kept.aligned_bare, full.aligned_bare)):
+        assert [t.other_rank for t in ours] == [t.other_rank for t in theirs]
+        assert [t.logprob for t in ours] == pytest.approx([t.logprob for t in theirs], abs=1e-4)
+    assert kept.summary.base == parent.summary.base and kept.summary.closure == pytest.approx(full.summary.closure)
+    with pytest.raises(BadInput):
+        list(comparator.run(ComparisonRequest(demo_query, None, PARAMS, keep_base=parent)))  # another base prompt

@@ -53,6 +53,8 @@ class ComparisonRequest:
 
     `keep_aligned`, a finished result for the same query, re-runs the base side only: its
     aligned answer is kept and re-scored under the new base prompt (after a URIAL edit).
+    `keep_base`, a finished result for the same query and prompts, re-runs the aligned side only:
+    its base answer is kept as it was, measures and all (they do not depend on the aligned answer).
 
     `force` gives a side's answer a forced start (token ids): those tokens are its answer's
     first, read and measured like generated ones, and the model generates on from them (a fork
@@ -68,6 +70,7 @@ class ComparisonRequest:
     params: DecodingParams = field(default_factory=DecodingParams)
     live: bool = True
     keep_aligned: ComparisonResult | None = None
+    keep_base: ComparisonResult | None = None
     force: Mapping[Side, tuple[int, ...]] = field(default_factory=dict)
     history: tuple[tuple[str, str], ...] = ()
 
@@ -208,9 +211,17 @@ class Comparator:
         kept = request.keep_aligned
         if kept is not None and (kept.query != request.query or kept.aligned.prompt_ids != aligned_ids):
             raise BadInput("only the base side can be re-run on the same query: run both sides for a new one")
+        kept_base = request.keep_base
+        if kept_base is not None and (kept is not None or kept_base.query != request.query
+                                      or kept_base.aligned.prompt_ids != aligned_ids
+                                      or kept_base.base.prompt_ids != base_ids):
+            raise BadInput("only the aligned side can be re-run with the base answer kept, on the same query and prompts")
         yield RunStarted(tuple(aligned_ids), tuple(base_ids))
         if kept is not None:
             yield from self._rerun_base(request, kept, base_ids, params, cancel)
+            return
+        if kept_base is not None:
+            yield from self._rerun_aligned(request, kept_base, aligned_ids, base_ids, params, cancel)
             return
 
         bare = request.urial is not None and self._under_base_bare is not None
@@ -262,6 +273,28 @@ class Comparator:
             aligned_bare=bare, cancelled=cancel.cancelled,
             bare_prompt_ids=None if bare is None else self._base_ids(request.query, None, request.history),
             history=request.history,
+        ))
+
+    def _rerun_aligned(self, request: ComparisonRequest, kept: ComparisonResult, aligned_ids: list[int],
+                       base_ids: list[int], params: DecodingParams, cancel: CancelToken) -> Iterator[Event]:
+        """The kept base answer as it was (its measures read the aligned prompt and the base answer only,
+        both unchanged), then a new aligned answer measured as in a full run."""
+        yield from kept.base.tokens
+        yield SideFinished("base", kept.base.finish_reason, kept.base.text, kept.base.tokens_per_s)
+        bare = request.urial is not None and self._under_base_bare is not None
+        if self._under_base is not None:
+            self._under_base.set_context(base_ids)
+        bare_ids = self._base_ids(request.query, None, request.history) if bare else None
+        if self._under_base_bare is not None and bare_ids is not None:
+            self._under_base_bare.set_context(bare_ids)
+        run = _SideRun("aligned", self.aligned, aligned_ids, params, stops=False, forced=request.force.get("aligned", ()))
+        aligned_bare: list[TokenEvent] | None = [] if bare else None
+        yield from self._drive((run,), request.live, cancel, aligned_bare)
+        yield RunFinished(ComparisonResult(
+            query=request.query, urial=request.urial, params=request.params, aligned=self._side_result(run),
+            base=replace(kept.base, tokens=list(kept.base.tokens)),
+            summary=summarize_pair(run.events, kept.base.tokens, aligned_bare), aligned_bare=aligned_bare,
+            cancelled=cancel.cancelled, bare_prompt_ids=bare_ids, history=request.history,
         ))
 
     def _drive(self, runs: Sequence[_SideRun], live: bool, cancel: CancelToken,

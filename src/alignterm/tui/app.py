@@ -59,7 +59,8 @@ class AlignTermApp(App[int]):
     BINDINGS = [
         Binding("f5,ctrl+r", "run", "Run", tooltip="Run both models on the query (Enter in the query box)"),
         Binding("escape", "cancel", "Cancel",
-                tooltip="Cancel the run at once, keeping the partial answers; else close the inspector / editor"),
+                tooltip="Cancel the run at once, keeping the partial answers; else close the inspector / editor; "
+                        "else back from a fork to the run it came from"),
         Binding("ctrl+b", "rerun_base", "Re-run base", show=False,
                 tooltip="Re-run the base model with the current URIAL prompt (the aligned answer is kept)"),
         Binding("ctrl+l", "clear", "Clear", show=False, tooltip="Clear both answers, the stats and the query"),
@@ -267,18 +268,26 @@ class AlignTermApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide keys from the footer where they would do nothing."""
         if action == "cancel":
-            return self.running or self.inspector.display or self.editor.display
+            return self.running or self.inspector.display or self.editor.display or bool(self.compare.forks.parents)
         return True
 
     def action_run(self) -> None:
         self.compare.start_run()
 
     def action_cancel(self) -> None:
-        """Escape: cancel a run at once; otherwise close the inspector, then the editor."""
+        """Escape: cancel a run at once; otherwise close the inspector, then the editor; then back from a fork."""
         if self.compare.cancel():
             self.compare.panels_changed()
-        else:
+        elif self.inspector.display or self.editor.display or not self.compare.forks.back(quiet=True):
             self.compare.close_panel()
+
+    def action_fork(self) -> None:
+        """Fork at the token under the cursor: another token there, and the model answers on (tui/fork.py)."""
+        self.compare.forks.open()
+
+    def action_fork_back(self) -> None:
+        """Back to the run the fork on screen came from, as it was."""
+        self.compare.forks.back()
 
     def action_rerun_base(self) -> None:
         """Re-run the base model with the current URIAL prompt, keeping the aligned answer."""

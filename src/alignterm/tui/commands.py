@@ -50,6 +50,11 @@ def app_commands(app: AlignTermApp) -> Iterator[Command]:
            partial(app.action_copy, "markdown"))
     yield ("Show the prompts", "The prompts each model saw for the run on screen: text with special tokens, and ids (ctrl+f)",
            app.action_show_prompts)
+    yield ("Fork at the cursor token",
+           "Put another token at the cursor (either model's top-k, or typed) and let that model answer on from it; "
+           "the other answer is kept (f in a pane)", app.action_fork)
+    yield ("Back to the run this fork came from", "Show the run the fork on screen came from, as it was (u in a pane, Esc)",
+           app.action_fork_back)
     yield "Next theme", "Switch to the next alignterm theme; the choice is kept (F7)", app.action_next_theme
     yield "Show keys", "List every key binding (F1 / ?)", app.action_help
     for name in app.urial_names():

@@ -5,10 +5,11 @@ to what the model host (tui/model_host.py) reports: loading steps, a run's event
 from the inbox, re-scores (architecture §2: widgets draw what events say). What it is
 doing is one `CompareState`, held in a reactive that the status line draws.
 
-At about 620 lines it is over the project's ~500-line guide: it is the app's one workflow
+At about 660 lines it is over the project's ~500-line guide: it is the app's one workflow
 (load, run, stream, re-score, open a session, switch the lens, open and close panels), and
 each part reads and sets the same few things (the result on screen, the panes, the state);
-the model work is in the model host, saving in the session keeper, drawing in the widgets.
+the model work is in the model host, saving in the session keeper, forks in tui/fork.py, drawing
+in the widgets.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Label
 
-from alignterm.engine.events import BareScores, NudgedToken, RunFinished, SideFinished, TokenEvent
+from alignterm.engine.events import SIDES, BareScores, NudgedToken, RunFinished, SideFinished, TokenEvent
 from alignterm.formats.record import RUNAWAY_HINT
 
+from ..fork import Forks, forced_count
 from ..lens import AlignedViews
 from ..model_host import EventsWaiting, Loaded, LoadFailed, LoadStep, ModelHost, RescoreDone, RescoreFailed, RunFailed
 from ..nudge_view import NudgeView
@@ -39,7 +41,7 @@ from ..widgets.urial_editor import UrialEditor
 from .error import ErrorScreen
 
 if TYPE_CHECKING:
-    from alignterm.engine.compare import Rescored
+    from alignterm.engine.compare import ComparisonRequest, Rescored
     from alignterm.engine.events import ComparisonResult
     from alignterm.sessions import Session
 
@@ -68,6 +70,7 @@ class CompareScreen(Screen[None]):
         self._pending_query: str | None = None  # a query typed while the models load
         self._runaway_noticed: ComparisonResult | None = None  # the result whose runaway base was notified
         self.nudge = NudgeView(self)  # the nudged answer in the base pane, and the URIAL ablation (tui/nudge_view.py)
+        self.forks = Forks(self)  # a fork at a token, and the runs it came from (tui/fork.py)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="query-bar"):
@@ -251,30 +254,38 @@ class CompareScreen(Screen[None]):
 
         self.editor.flush()  # an edit still waiting for its debounce belongs to this run
         self._app.history.add(query)
+        self.forks.reset()
+        self.begin_run(ComparisonRequest(query=query, urial=self.urial_text, params=self.host.params,
+                                         live=True, keep_aligned=keep_aligned), self.urial_label)
+
+    def begin_run(self, request: ComparisonRequest, base_label: str) -> None:
+        """Start `request` in the model host, the panes emptied for it (a run, a base re-run, a fork:
+        tui/fork.py); `base_label` names the URIAL prompt of the base answer it makes."""
+        keep_aligned = request.keep_aligned
         self.result = None
         self.rescored = None
         self.nudge.reset()
-        self._base_urial_label = self.urial_label
-        run_bare = self.urial_text is None
+        self._base_urial_label = base_label
+        run_bare = request.urial is None
         # a base re-run streams the kept answer re-scored under the new prompt; its bare scoring stands
         kept_bare = [] if keep_aligned is None or run_bare else list(keep_aligned.bare_tokens)
         self.aligned.start_run(run_bare, kept_bare)
         self.title_base_pane()
-        for side in ("base", "aligned"):
+        for side in SIDES:
             pane = self.pane(side)
             pane.clear()
+            pane.set_forced(forced_count(request, side))
             pane.border_subtitle = "…"
             pane.placeholder = "waiting for the first token…"
         self.inspector.show(None)
         self.stats.reset()
         self.stats.urial_label = self.urial_label
-        self.stats.base_label = self.urial_label
+        self.stats.base_label = base_label
         if kept_bare and self.aligned.showing("bare"):  # a base re-run keeps the aligned answer's bare scoring
             self.pane("aligned").set_tokens(kept_bare)
             self.stats.tally_many(kept_bare)
         self.editor.set_status("Edits re-score the aligned answer; ctrl+b re-runs the base model.")
-        self.host.start_run(ComparisonRequest(query=query, urial=self.urial_text, params=self.host.params,
-                                              live=True, keep_aligned=keep_aligned))
+        self.host.start_run(request)
         self.state = CompareState.RUNNING
         self._app.refresh_bindings()
 
@@ -332,10 +343,12 @@ class CompareScreen(Screen[None]):
             reason = "length · ran to the limit" if runaway else final.finish_reason or "cancelled"
             pane.border_subtitle = f"{reason} · {len(final.tokens)} tok"
             pane.set_class(runaway, "-runaway")
+            pane.set_forced(final.forced)
             pane.placeholder = "(no answer)" if not result.cancelled else "(cancelled before the first token)"
             self.stats.set_speed(side, final.tokens_per_s)
         self.stats.set_summary(result.summary)
         self._show_lens()
+        self.forks.decorate()
         if result.base.finish_reason == "length" and result is not self._runaway_noticed:
             self._runaway_noticed = result  # once per result: leaving the nudged view shows it again
             self.notify(RUNAWAY_HINT, title="Runaway base answer", severity="warning", timeout=15)
@@ -364,6 +377,27 @@ class CompareScreen(Screen[None]):
             self.pane(side).border_subtitle = "failed"
             self.pane(side).placeholder = "(run failed)"
         self.notify(message, title="Run failed", severity="error", timeout=10)
+        self.state = self.at_rest()
+        self._app.refresh_bindings()
+
+    @property
+    def base_urial_label(self) -> str:
+        """The URIAL prompt the base answer on screen was made with ("none": the bare prompt)."""
+        return self._base_urial_label
+
+    def show_again(self, result: ComparisonResult, rescored: Rescored | None, base_label: str) -> None:
+        """A result shown before, as it was (going back from a fork, tui/fork.py): what runs is dropped."""
+        self.drop_runs()
+        self.nudge.reset()
+        self._base_urial_label = base_label
+        self.title_base_pane()
+        self.inspector.show(None)
+        self.stats.reset()
+        self.stats.urial_label = self.urial_label
+        self.stats.base_label = base_label
+        self.show_result(result)
+        if rescored is not None:
+            self.show_rescored(rescored)
         self.state = self.at_rest()
         self._app.refresh_bindings()
 
@@ -415,6 +449,7 @@ class CompareScreen(Screen[None]):
     def clear(self) -> None:
         self.drop_runs()
         self.nudge.reset()
+        self.forks.reset()
         self.title_base_pane()
         self.result = None
         self.aligned.clear()
@@ -435,6 +470,7 @@ class CompareScreen(Screen[None]):
         """Show a saved comparison exactly as it was, with no model; a run re-runs it on its models."""
         self.drop_runs()
         self.nudge.reset()
+        self.forks.reset()
         self._app.keeper.session = session
         result = session.result
         self.host.use_models(session.base, session.aligned)
@@ -489,7 +525,12 @@ class CompareScreen(Screen[None]):
     def _apply_rescore(self, message: RescoreDone) -> None:
         if not self.host.is_current_rescore(message.rescore_id):
             return
-        rescored = self.rescored = message.rescored
+        self.show_rescored(message.rescored)
+        self.state = self.at_rest()
+
+    def show_rescored(self, rescored: Rescored) -> None:
+        """The aligned answer re-scored under the edited URIAL prompt, in the lens, stats and editor."""
+        self.rescored = rescored
         self.aligned.urial = list(rescored.tokens)
         self.stats.set_rescored(rescored.summary, rescored.bare, rescored.closure)
         self._show_lens()
@@ -498,7 +539,6 @@ class CompareScreen(Screen[None]):
             f"re-scored: aligned shifted {rescored.summary.share('shifted'):.1%} "
             f"(bare {rescored.bare.share('shifted'):.1%}) · closure {closure} · ctrl+b re-runs base"
         )
-        self.state = self.at_rest()
 
     @on(RescoreFailed)
     def _rescore_failed(self, message: RescoreFailed) -> None:

@@ -6,7 +6,9 @@ token invalidates and repaints only the line(s) it touched. Lines wrap between w
 token that continues a word (punctuation, a word piece) takes the word's start with it
 to the next line. The pane never computes a measure: a token's category, ranks and
 top-k all come from its TokenEvent. A nudged answer's tokens (NudgedToken, tui/nudge_view.py)
-have no category: they are drawn by who chose them.
+have no category: they are drawn by who chose them. A fork's forced start (tui/fork.py) is
+marked: the chosen token with FORK_MARK before it, underlined on a background of its own, the
+tokens before it (copied from the answer it was forked from) dim.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ def _shift(token: PaneToken) -> str | None:
     """A token's category (a nudged answer's tokens have none)."""
     return token.shift if isinstance(token, TokenEvent) else None
 
+FORK_MARK = "»"  # before a fork's chosen token, after its leading whitespace
+
 PROMPT = "Type a query and press Enter."  # an empty pane's placeholder, ready for a run
 
 
@@ -57,6 +61,11 @@ class AnswerPane(ScrollView, can_focus=True):
                 tooltip="Copy this answer to your terminal's clipboard (OSC 52, works over SSH)"),
         Binding("Y", "app.copy('token')", "Copy token", show=False,
                 tooltip="Copy the token under the cursor with its measures (rank, category, logprobs, KL)"),
+        Binding("f", "app.fork", "Fork here", show=False,
+                tooltip="Fork at the cursor token: choose another token there (either model's top-k, or typed) and "
+                        "the model answers on from it"),
+        Binding("u", "app.fork_back", "Back from fork", show=False,
+                tooltip="Back to the run this fork came from, as it was"),
     ]
 
     COMPONENT_CLASSES = {
@@ -68,6 +77,8 @@ class AnswerPane(ScrollView, can_focus=True):
         "answer-pane--recovered",
         "answer-pane--cursor",
         "answer-pane--placeholder",
+        "answer-pane--forced",
+        "answer-pane--forced-prefix",
     }
 
     DEFAULT_CSS = """
@@ -92,6 +103,8 @@ class AnswerPane(ScrollView, can_focus=True):
     AnswerPane > .answer-pane--recovered { background: $shift-shifted 35%; }
     AnswerPane > .answer-pane--cursor { text-style: reverse; }
     AnswerPane > .answer-pane--placeholder { text-style: italic; }
+    AnswerPane > .answer-pane--forced { text-style: underline; }
+    AnswerPane > .answer-pane--forced-prefix { text-style: dim; }
     AnswerPane.-mono > .answer-pane--unshifted { color: $foreground; text-style: none; }
     AnswerPane.-mono > .answer-pane--marginal { color: $foreground; text-style: bold; }
     AnswerPane.-mono > .answer-pane--shifted { color: $foreground; text-style: bold reverse; }
@@ -127,6 +140,7 @@ class AnswerPane(ScrollView, can_focus=True):
         self._layout = WrappedLines()
         self._cache: dict[int, Strip] = {}
         self._recovered: Sequence[bool] = ()
+        self._forced = 0  # the answer's first tokens were forced (a fork): the last of them is the chosen one
 
     # ---- content ---------------------------------------------------------------------
 
@@ -191,6 +205,17 @@ class AnswerPane(ScrollView, can_focus=True):
             self._cache.clear()
             self.refresh()
 
+    def set_forced(self, count: int) -> None:
+        """Mark the answer's first `count` tokens forced (a fork, tui/fork.py; 0: none): the last of them,
+        the chosen token, with FORK_MARK and a style of its own, the ones before it dim."""
+        if count != self._forced:
+            self._forced = count
+            self._relayout()
+
+    @property
+    def forced(self) -> int:
+        return self._forced
+
     @property
     def recovered(self) -> list[int]:
         """Indices of the tokens marked recovered."""
@@ -201,11 +226,16 @@ class AnswerPane(ScrollView, can_focus=True):
         self.remove_class("-runaway")  # the mark belongs to the answer cleared (screens/compare.py sets it)
         self.set_reactive(AnswerPane.cursor, -1)
         self._recovered = ()
+        self._forced = 0
         self._relayout()
         self.scroll_home(animate=False, immediate=True)
 
     def _place(self, index: int) -> None:
-        self._layout.place(index, pane_text(self._tokens[index].text))
+        text = pane_text(self._tokens[index].text)
+        if index == self._forced - 1:
+            rest = text.lstrip()
+            text = text[: len(text) - len(rest)] + FORK_MARK + rest
+        self._layout.place(index, text)
 
     def _relayout(self) -> None:
         self._layout = WrappedLines(self._layout.width)
@@ -263,6 +293,13 @@ class AnswerPane(ScrollView, can_focus=True):
             style += self.get_component_rich_style("answer-pane--top1-differs", partial=True)
         if index < len(self._recovered) and self._recovered[index]:
             style += self.get_component_rich_style("answer-pane--recovered", partial=True)
+        if index == self._forced - 1:
+            style += self.get_component_rich_style("answer-pane--forced", partial=True)
+            if not self.monochrome:  # a neutral background, blended from the theme's, under the token's own colour
+                _, _, background, color = self.colors
+                style += Style(bgcolor=background.blend(color, 0.25).rich_color)
+        elif index < self._forced:
+            style += self.get_component_rich_style("answer-pane--forced-prefix", partial=True)
         return style
 
     def _cursor_style(self, style: Style, blank: bool, block: bool) -> Style:
