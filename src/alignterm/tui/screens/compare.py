@@ -25,6 +25,7 @@ from textual.widgets import Label
 from alignterm.engine.events import BareScores, NudgedToken, RunFinished, SideFinished, TokenEvent
 from alignterm.formats.record import RUNAWAY_HINT
 
+from ..conversation import History, turn_of
 from ..lens import AlignedViews
 from ..model_host import EventsWaiting, Loaded, LoadFailed, LoadStep, ModelHost, RescoreDone, RescoreFailed, RunFailed
 from ..nudge_view import NudgeView
@@ -65,7 +66,7 @@ class CompareScreen(Screen[None]):
         self.rescored: Rescored | None = None  # the last re-score shown, for the current result
         self.aligned = AlignedViews()  # the aligned answer's two scorings and the lens (tui/lens.py)
         self.read_only: str | None = None  # why the session on screen cannot be run again
-        self._pending_query: str | None = None  # a query typed while the models load
+        self._pending_query: tuple[str, History] | None = None  # a query (and its history) typed while the models load
         self._runaway_noticed: ComparisonResult | None = None  # the result whose runaway base was notified
         self.nudge = NudgeView(self)  # the nudged answer in the base pane, and the URIAL ablation (tui/nudge_view.py)
 
@@ -194,8 +195,8 @@ class CompareScreen(Screen[None]):
         self.state = self.at_rest()
         self._app.refresh_bindings()
         if self._pending_query is not None:
-            query, self._pending_query = self._pending_query, None
-            self.start_run(query)
+            (query, history), self._pending_query = self._pending_query, None
+            self.start_run(query, history=history)
 
     def _show_gpu_memory(self, devices: frozenset[str]) -> None:
         from alignterm.engine.devices import cuda_memory
@@ -228,10 +229,13 @@ class CompareScreen(Screen[None]):
         event.stop()
         self.start_run(event.value)
 
-    def start_run(self, query: str | None = None, keep_aligned: ComparisonResult | None = None) -> None:
-        """Run both models on `query` (default: the query box), replacing any running run;
-        with `keep_aligned` (a finished result for the query) only the base model answers again."""
+    def start_run(self, query: str | None = None, keep_aligned: ComparisonResult | None = None,
+                  history: History = ()) -> None:
+        """Run both models on `query` (default: the query box) after a conversation's `history`
+        (tui/conversation.py), replacing any running run; with `keep_aligned` (a finished result
+        for the query) only the base model answers again, after that result's history."""
         query = self.query_input.value if query is None else query
+        history = keep_aligned.history if keep_aligned is not None else history
         if not query.strip():
             self.notify("Type a query first.", severity="warning")
             return
@@ -242,7 +246,7 @@ class CompareScreen(Screen[None]):
             if self.host.load_error is not None:
                 self.notify(f"No models loaded: {self.host.load_error}", severity="error")
                 return
-            self._pending_query = query
+            self._pending_query = (query, history)
             if self.host.loader is None:  # a replayed session: its models load now
                 self._start_loading()
             self.notify("The models are still loading; the run starts when they are ready.")
@@ -255,6 +259,7 @@ class CompareScreen(Screen[None]):
         self.rescored = None
         self.nudge.reset()
         self._base_urial_label = self.urial_label
+        self.status_line.turn = turn_of(history)
         run_bare = self.urial_text is None
         # a base re-run streams the kept answer re-scored under the new prompt; its bare scoring stands
         kept_bare = [] if keep_aligned is None or run_bare else list(keep_aligned.bare_tokens)
@@ -274,7 +279,7 @@ class CompareScreen(Screen[None]):
             self.stats.tally_many(kept_bare)
         self.editor.set_status("Edits re-score the aligned answer; ctrl+b re-runs the base model.")
         self.host.start_run(ComparisonRequest(query=query, urial=self.urial_text, params=self.host.params,
-                                              live=True, keep_aligned=keep_aligned))
+                                              live=True, keep_aligned=keep_aligned, history=history))
         self.state = CompareState.RUNNING
         self._app.refresh_bindings()
 
@@ -321,6 +326,7 @@ class CompareScreen(Screen[None]):
     def show_result(self, result: ComparisonResult) -> None:
         """Both answers, their measures and the summary, as a run ends or a session opens."""
         self.result = result
+        self.status_line.turn = turn_of(result.history)
         self.aligned.show_result(result)
         for side in ("base", "aligned"):
             pane = self.pane(side)
@@ -417,6 +423,7 @@ class CompareScreen(Screen[None]):
         self.nudge.reset()
         self.title_base_pane()
         self.result = None
+        self.status_line.turn = 1  # the next Enter starts a new conversation
         self.aligned.clear()
         for side in ("base", "aligned"):
             self.pane(side).clear()
