@@ -138,6 +138,7 @@ async def test_an_opened_turn_is_followed_up_where_it_stopped(make_app, demo_spe
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         assert app.result == second and status(app) == "turn 2 · done"
+        assert any("It is turn 2: ctrl+b re-runs it after its turns" in str(n.message) for n in app._notifications)
         await follow_up(pilot, queries[2])
         assert app.result.history == (*second.history, (second.query, second.aligned.text))
         assert status(app) == "turn 3 · done"

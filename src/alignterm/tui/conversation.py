@@ -31,6 +31,15 @@ def turn_of(history: History) -> int:
     return len(history) + 1
 
 
+def rerun_hint(result: ComparisonResult) -> str:
+    """How an opened session runs again: Enter for a single comparison; a later turn is re-run in its
+    turn with ctrl+b (Enter would ask its query as a new conversation's first turn)."""
+    if not result.history:
+        return "Enter re-runs it."
+    return (f"It is turn {turn_of(result.history)}: ctrl+b re-runs it after its turns, ctrl+j follows it up, "
+            "Enter starts a new conversation.")
+
+
 def refusal(screen: CompareScreen) -> str | None:
     """Why the comparison on screen cannot be followed up now (None: it can)."""
     result = screen.result

@@ -25,7 +25,7 @@ from textual.widgets import Label
 from alignterm.engine.events import BareScores, NudgedToken, RunFinished, SideFinished, TokenEvent
 from alignterm.formats.record import RUNAWAY_HINT
 
-from ..conversation import History, turn_of
+from ..conversation import History, rerun_hint, turn_of
 from ..lens import AlignedViews
 from ..model_host import EventsWaiting, Loaded, LoadFailed, LoadStep, ModelHost, RescoreDone, RescoreFailed, RunFailed
 from ..nudge_view import NudgeView
@@ -465,7 +465,7 @@ class CompareScreen(Screen[None]):
             self.notify(f"Opened {name} read-only: its models ({self.read_only}) are needed to run it again.",
                         title="Session", severity="warning", timeout=15)
         else:
-            self.notify(f"Opened {name}: replayed without a model; Enter re-runs it.", title="Session")
+            self.notify(f"Opened {name}: replayed without a model. {rerun_hint(result)}", title="Session")
 
     # ---- URIAL edits -----------------------------------------------------------------
 
