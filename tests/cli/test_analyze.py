@@ -70,7 +70,7 @@ def test_pretty_and_csv_formats(queries, tmp_path):
     proc = run_main("analyze", "--query", queries[0], "--max-new-tokens", "20", "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     lines = out.read_text().splitlines()
-    assert lines[0].startswith("query_index,query_id,query,urial,side,lens,position,id") and len(lines) > 2
+    assert lines[0].startswith("query_index,query_id,turn,query,urial,side,lens,position,id") and len(lines) > 2
 
 
 def test_missing_model_path_exits_2_with_one_line(tmp_path):

@@ -1,5 +1,7 @@
 """`analyze --queries` with a conversation's "turns" line: one record per turn, and bad lines refused."""
 
+import csv
+import io
 import json
 
 import pytest
@@ -17,12 +19,15 @@ def _run(tmp_path, lines: list[dict], *flags: str):
     return run_main("analyze", "--queries", str(qfile), *FLAGS, *flags)
 
 
+def _lines(queries) -> list[dict]:
+    return [{"id": "talk", "turns": queries[:2], "topic": "demo"}, {"id": "one", "query": queries[2]}]
+
+
 @pytest.fixture(scope="module")
 def records(tmp_path_factory, queries):
     folder = tmp_path_factory.mktemp("turns")
     out = folder / "out.jsonl"
-    lines = [{"id": "talk", "turns": queries[:2], "topic": "demo"}, {"id": "one", "query": queries[2]}]
-    proc = _run(folder, lines, "-o", str(out))
+    proc = _run(folder, _lines(queries), "-o", str(out))
     assert proc.returncode == 0, proc.stderr
     return [json.loads(line) for line in out.read_text().splitlines()]
 
@@ -42,6 +47,23 @@ def test_a_turns_line_gives_one_record_per_turn(records, queries):
     # turn 2's prompts hold turn 1 (tests/engine/test_conversation.py checks them token by token)
     for side in ("aligned", "base"):
         assert len(second[side]["prompt_ids"]) > len(first[side]["prompt_ids"])
+
+
+def test_csv_rows_carry_each_turns_number(records, queries, tmp_path):
+    """The same run as CSV: each turn's rows have its number (a single query: 1) and its tokens."""
+    proc = _run(tmp_path, _lines(queries), "--format", "csv")
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.DictReader(io.StringIO(proc.stdout)))
+    assert list(rows[0])[:4] == ["query_index", "query_id", "turn", "query"]
+    keys = {(r["query_index"], r["query_id"], r["turn"], r["query"]) for r in rows}
+    assert keys == {("0", "talk", "1", queries[0]), ("1", "talk", "2", queries[1]), ("2", "one", "1", queries[2])}
+    for index, rec in enumerate(records):
+        mine = [r for r in rows if r["query_index"] == str(index)]
+        assert {r["turn"] for r in mine} == {str(rec.get("turn", 1))}
+        for side, lens, key in (("aligned", "urial", "aligned"), ("aligned", "bare", "aligned_bare"),
+                                ("base", "reverse", "base")):
+            got = [(int(r["id"]), r["text"], r["shift"]) for r in mine if r["side"] == side and r["lens"] == lens]
+            assert got == [(t["id"], t["text"], t["shift"]) for t in rec[key]["tokens"]], (index, lens)
 
 
 def test_pretty_shows_each_turn(tmp_path, queries):

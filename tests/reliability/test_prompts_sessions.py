@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from alignterm import atomic
-from alignterm.sessions import SessionStore, load_session
+from alignterm.sessions import FORMAT_VERSION, SessionStore, load_session
 from alignterm.sessions.store import save_session
 from alignterm.tui.screens.sessions import SaveAsScreen
 
@@ -94,7 +94,7 @@ def _cut_at_a_line(text: str) -> str:
 
 
 def _newer(text: str) -> str:
-    return text.replace("alignterm_session: 2", "alignterm_session: 99", 1)
+    return text.replace(f"alignterm_session: {FORMAT_VERSION}", "alignterm_session: 99", 1)
 
 
 def _python_tag(text: str) -> str:
@@ -104,7 +104,7 @@ def _python_tag(text: str) -> str:
 SESSION_EDITS = {
     "cut-mid-line": (_cut_mid_line, "not valid YAML"),
     "cut-at-a-line": (_cut_at_a_line, "its base tokens do not match its summary (the file is cut short"),
-    "newer-format": (_newer, "made by a newer alignterm (format 99; this one reads up to 2): upgrade alignterm"),
+    "newer-format": (_newer, f"made by a newer alignterm (format 99; this one reads up to {FORMAT_VERSION}): upgrade alignterm"),
     "python-object-tag": (_python_tag, "refused a YAML tag that would run code"),
 }
 

@@ -87,6 +87,61 @@ def test_a_session_from_format_1_still_opens():
     assert loads(dumps(session)).result == result
 
 
+def test_a_session_from_format_2_still_opens_as_one_turn_with_nothing_forced():
+    session = load_session(DATA / "session-v2.yaml")
+    raw = yaml.safe_load((DATA / "session-v2.yaml").read_text())
+    assert raw["alignterm_session"] == 2 and "history" not in raw and "forced" not in raw["aligned"]
+    result = session.result
+    assert result.query == raw["query"] and result.urial == raw["urial"]["text"]
+    assert result.history == () and result.aligned.forced == result.base.forced == 0
+    for side in ("aligned", "base"):
+        assert [t.id for t in result.side(side).tokens] == [t["id"] for t in raw[side]["tokens"]]
+    assert [t.shift for t in result.aligned_bare] == [t["shift"] for t in raw["aligned_bare"]]
+    assert result.summary.closure == raw["summary"]["closure"]
+    assert loads(dumps(session)).result == result
+    assert [e.turn for e in SessionStore(DATA).entries()] == [1, 1]  # formats 1 and 2: one turn each
+
+
+@pytest.fixture(scope="module")
+def third_turn(comparator, demo_specs, queries):
+    """Turn 3 of a real conversation on the demo pair, both answers forked (their first tokens forced)."""
+    from alignterm.engine.compare import ComparisonRequest
+    from alignterm.engine.conversation import converse
+    from alignterm.engine.prompts import load_urial
+    from alignterm.engine.values import DecodingParams
+
+    urial, params = load_urial("default"), DecodingParams(max_new_tokens=16)
+    first, second = converse(comparator, queries[:2], urial, params)
+    history = (*second.history, (second.query, second.aligned.text))
+    force = {"aligned": tuple(t.id for t in second.aligned.tokens[:2]), "base": (first.base.tokens[0].id,)}
+    result = comparator.compare(ComparisonRequest(queries[2], urial, params, history=history, force=force))
+    return Session.now(result, *demo_specs, "default")
+
+
+def test_a_conversations_turn_with_forced_tokens_loads_back_identical(third_turn, tmp_path):
+    result = third_turn.result
+    assert len(result.history) == 2 and (result.aligned.forced, result.base.forced) == (2, 1)
+    store = SessionStore(tmp_path)
+    path = store.save(third_turn)
+    loaded = load_session(path)
+    assert loaded.result == result  # the history and the forced counts too (both take part in equality)
+    assert loaded.result.history == result.history and loaded.result.aligned.forced == 2
+    raw = yaml.safe_load(path.read_text())
+    assert raw["history"] == [{"user": u, "assistant": a} for u, a in result.history]
+    assert (raw["aligned"]["forced"], raw["base"]["forced"]) == (2, 1)
+    [entry] = store.entries()
+    assert entry.turn == 3 and entry.query == result.query  # the browser's list reads the header only
+
+
+def test_the_session_browser_says_a_conversations_turn(tmp_path):
+    from alignterm.sessions import StoredSession
+    from alignterm.tui.screens.sessions import _label
+
+    entry = StoredSession(tmp_path / "x.yaml", "And then?", "2026-12-01T10:00:00+00:00", 0.25, prompt="default")
+    assert "turn" not in _label(entry)
+    assert _label(dataclasses.replace(entry, turn=3)).endswith("turn 3 · And then?")
+
+
 def test_a_newer_format_is_refused_with_a_clear_message(demo_session, tmp_path):
     path = tmp_path / "new.yaml"
     path.write_text(dumps(demo_session).replace(f"alignterm_session: {FORMAT_VERSION}", "alignterm_session: 99"))
@@ -121,7 +176,8 @@ def test_a_truncated_session_is_refused_and_left_untouched(demo_session, tmp_pat
     (lambda t: t.replace("models:\n  base:", "models:\n base:", 1), "line"),
     (lambda t: t.replace("{id: ", "{id: [", 1), "line"),
     (lambda t: "just some text\n", "not an alignterm session"),
-    (lambda t: t.replace("alignterm_session: 2", "alignterm_session: two"), "format version"),
+    (lambda t: t.replace(f"alignterm_session: {FORMAT_VERSION}", "alignterm_session: two"), "format version"),
+    (lambda t: t.replace("  forced: 0\n", "  forced: 999\n", 1), "cannot be forced"),
 ])
 def test_a_hand_broken_session_gives_one_clear_line(demo_session, tmp_path, edit, match):
     path = tmp_path / "broken.yaml"

@@ -1,6 +1,8 @@
 """One CSV row per answer token, for spreadsheets and pandas.
 
-Each row names its query (index, and the input line's "id" if any), the URIAL prompt, the side
+Each row names its query (index, the input line's "id" if any, and its turn: a conversation's
+"turns" line numbers its turns from 1, each with its own query index; a single query is turn 1),
+the URIAL prompt, the side
 whose answer the token is in and the lens it was scored under: `urial` or `bare` for the aligned
 answer under base + that prompt, `reverse` for the base answer under the aligned model. A URIAL
 run writes the aligned answer twice, once per lens, so closure can be recomputed from the rows.
@@ -13,7 +15,7 @@ from __future__ import annotations
 import csv
 from typing import Any, TextIO
 
-COLUMNS = ["query_index", "query_id", "query", "urial", "side", "lens", "position", "id", "text", "logprob",
+COLUMNS = ["query_index", "query_id", "turn", "query", "urial", "side", "lens", "position", "id", "text", "logprob",
            "other_rank", "other_logprob", "shift", "kl"]
 
 
@@ -36,7 +38,7 @@ class CsvWriter:
         if record.get("aligned_bare"):
             answers.insert(1, ("aligned", "bare", record["aligned_bare"]["tokens"]))
         blank = [""] * len(NUDGE_COLUMNS) if self._nudged else []
-        head = [self._index, record.get("id", ""), record["query"], urial]
+        head = [self._index, record.get("id", ""), record.get("turn", 1), record["query"], urial]
         for side, lens, tokens in answers:
             for pos, t in enumerate(tokens):
                 self._w.writerow([*head, side, lens, pos, t["id"], t["text"], t["logprob"], t["other_rank"],

@@ -15,6 +15,8 @@ Format history (each step has a migration in MIGRATIONS):
      models were only spec strings (`base_model`, `aligned_model`).
   2  full model specs (backend, device, dtype, ...), `urial: {name, text}`, tokens/s per
      side, the aligned answer's tokens under the bare prompt, `cancelled`, `saved`.
+  3  `history` (a conversation's earlier turns, `{user, assistant}` each, before its query) and
+     each side's `forced` (how many of its first tokens were forced: a fork).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from ..engine.sources import existing_path, looks_like_hub_id
 from ..engine.values import DecodingParams, ModelSpec
 from ..formats.record import result_record, summary_record, token_record
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 VERSION_KEY = "alignterm_session"
 # every top-k entry a token holds is written (token_record slices its lists to this)
 _ALL = 1 << 30
@@ -136,6 +138,7 @@ def _side(side: SideResult) -> dict[str, Any]:
         "text": _text(side.text),
         "finish_reason": side.finish_reason,
         "tokens_per_s": side.tokens_per_s,
+        "forced": side.forced,
         "tokens": _tokens(side.tokens),
     }
 
@@ -156,6 +159,8 @@ def session_document(session: Session) -> dict[str, Any]:
         "created": session.created,
         "saved": timestamp(),
         "query": _text(r.query),
+        # before the summary: the store lists a file from its header (the turn is len(history) + 1)
+        "history": [{"user": _text(user), "assistant": _text(answer)} for user, answer in r.history],
         "models": {"base": _spec(session.base), "aligned": _spec(session.aligned)},
         "urial": {"name": session.urial_label, "text": _text(r.urial)},
         "params": dataclasses.asdict(r.params),
@@ -214,7 +219,17 @@ def _from_v1(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _from_v1}
+def _from_v2(doc: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 saved single comparisons only: no history, and nothing forced."""
+    doc = dict(doc)
+    doc.setdefault("history", [])
+    for side in ("aligned", "base"):
+        if isinstance(doc.get(side), dict):
+            doc[side] = {**doc[side], "forced": doc[side].get("forced", 0)}
+    return doc
+
+
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _from_v1, 2: _from_v2}
 
 
 def migrate(doc: dict[str, Any], source: str) -> dict[str, Any]:
@@ -259,13 +274,23 @@ def _token(side: str, position: int, t: dict[str, Any]) -> TokenEvent:
 
 
 def _side_result(side: str, d: dict[str, Any]) -> SideResult:
+    tokens = [_token(side, i, t) for i, t in enumerate(d["tokens"] or ())]
+    forced = int(d["forced"])
+    if not 0 <= forced <= len(tokens):
+        raise ValueError(f"the {side} answer has {len(tokens)} tokens, so {forced} of them cannot be forced")
     return SideResult(
         prompt_ids=[int(i) for i in d["prompt_ids"]],
-        tokens=[_token(side, i, t) for i, t in enumerate(d["tokens"] or ())],
+        tokens=tokens,
         text=str(d.get("text") or ""),
         finish_reason=str(d.get("finish_reason") or ""),
         tokens_per_s=float(d.get("tokens_per_s") or 0.0),
+        forced=forced,
     )
+
+
+def _history(turns: list[dict[str, Any]] | None) -> tuple[tuple[str, str], ...]:
+    """A conversation's earlier turns, each {user, assistant}."""
+    return tuple((str(turn["user"]), str(turn["assistant"])) for turn in turns or ())
 
 
 def _model(d: dict[str, Any]) -> ModelSpec:
@@ -330,6 +355,7 @@ def session_from_document(doc: dict[str, Any], source: str) -> Session:
             summary=summary,
             aligned_bare=bare,
             cancelled=bool(doc.get("cancelled", False)),
+            history=_history(doc["history"]),
         )
         return Session(result, _model(doc["models"]["base"]), _model(doc["models"]["aligned"]),
                        str(doc["urial"]["name"]), str(doc.get("created") or ""))

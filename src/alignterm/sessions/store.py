@@ -51,6 +51,7 @@ class StoredSession:
     shifted: float | None = None  # the aligned answer's shifted share
     error: str | None = None  # why the file cannot be opened, if it cannot
     prompt: str = ""  # the URIAL prompt the run used, by name (prompt_name)
+    turn: int = 1  # a conversation's turn (format 3's history holds the turns before it)
 
     def matches(self, search: str) -> bool:
         """Whether the query or the prompt's name contains `search` (any case)."""
@@ -119,8 +120,9 @@ def _listing(path: Path) -> StoredSession:
         shifted = aligned["shifted"] / aligned["n"] if aligned["n"] else 0.0
     except (KeyError, TypeError, ZeroDivisionError):
         shifted = None
+    history = doc.get("history")
     return StoredSession(path, str(doc.get("query", "")), str(doc.get("created", "")), shifted,
-                         prompt=_prompt_of(doc))
+                         prompt=_prompt_of(doc), turn=len(history) + 1 if isinstance(history, list) else 1)
 
 
 class SessionStore:

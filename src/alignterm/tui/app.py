@@ -63,7 +63,8 @@ class AlignTermApp(App[int]):
                         "else back from a fork to the run it came from"),
         Binding("ctrl+b", "rerun_base", "Re-run base", show=False,
                 tooltip="Re-run the base model with the current URIAL prompt (the aligned answer is kept)"),
-        Binding("ctrl+l", "clear", "Clear", show=False, tooltip="Clear both answers, the stats and the query"),
+        Binding("ctrl+l", "clear", "Clear", show=False,
+                tooltip="Clear both answers, the stats and the query; the next run starts a new conversation"),
         Binding("f2", "toggle_editor", "URIAL", tooltip="Show / hide the URIAL prompt editor (edits re-score the aligned answer)"),
         Binding("f3", "toggle_inspector", "Inspect", tooltip="Show / hide the token inspector (top-k of both models at the cursor)"),
         Binding("ctrl+t", "toggle_lens", "Lens",
@@ -234,8 +235,9 @@ class AlignTermApp(App[int]):
     def pane(self, side: str) -> AnswerPane:
         return self.compare.pane(side)
 
-    def start_run(self, query: str | None = None, keep_aligned: ComparisonResult | None = None) -> None:
-        self.compare.start_run(query, keep_aligned)
+    def start_run(self, query: str | None = None, keep_aligned: ComparisonResult | None = None,
+                  history: tuple[tuple[str, str], ...] = ()) -> None:
+        self.compare.start_run(query, keep_aligned, history)
 
     def open_session(self, session: Session) -> None:
         self.compare.open_session(session)
@@ -293,12 +295,19 @@ class AlignTermApp(App[int]):
         """Re-run the base model with the current URIAL prompt, keeping the aligned answer."""
         result, comparator = self.result, self.comparator
         if result is None or result.cancelled or (comparator is not None and not comparator.base.can_score):
-            self.start_run(result.query if result is not None else None)  # nothing to keep: both sides
+            # nothing to keep: both sides, after the same turns of the conversation
+            self.start_run(result.query if result is not None else None, history=result.history if result else ())
         else:
             self.start_run(result.query, keep_aligned=result)
 
     def action_clear(self) -> None:
         self.compare.clear()
+
+    def action_follow_up(self) -> None:
+        """ctrl+j in the query box: its query as the next turn of the conversation on screen."""
+        from .conversation import follow_up
+
+        follow_up(self.compare)
 
     def action_toggle_editor(self) -> None:
         self.call_after_refresh(self.refresh_bindings)

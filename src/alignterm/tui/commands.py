@@ -20,7 +20,10 @@ def app_commands(app: AlignTermApp) -> Iterator[Command]:
     yield "Cancel run", "Stop the running generation, keeping the partial answers (Esc)", app.action_cancel
     yield ("Re-run base model", "The base model answers again under the current URIAL prompt; the aligned answer is kept (ctrl+b)",
            app.action_rerun_base)
-    yield "Clear answers", "Empty both panes, the stats and the query (ctrl+l)", app.action_clear
+    yield "Clear answers", "Empty both panes, the stats and the query; a new conversation follows (ctrl+l)", app.action_clear
+    yield ("Follow up: continue the conversation",
+           "Run the query box's query as the next turn, after the query and the aligned answer on screen "
+           "(ctrl+j in the query box)", app.action_follow_up)
     yield "Toggle URIAL editor", "Show or hide the base model's URIAL prompt editor (F2)", app.action_toggle_editor
     yield "Toggle token inspector", "Show or hide the measures of the token under the cursor (F3)", app.action_toggle_inspector
     yield ("Switch lens (bare prompt / URIAL)",

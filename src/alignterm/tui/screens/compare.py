@@ -26,6 +26,7 @@ from textual.widgets import Label
 from alignterm.engine.events import SIDES, BareScores, NudgedToken, RunFinished, SideFinished, TokenEvent
 from alignterm.formats.record import RUNAWAY_HINT
 
+from ..conversation import History, rerun_hint, turn_of
 from ..fork import Forks, forced_count
 from ..lens import AlignedViews
 from ..model_host import EventsWaiting, Loaded, LoadFailed, LoadStep, ModelHost, RescoreDone, RescoreFailed, RunFailed
@@ -67,7 +68,7 @@ class CompareScreen(Screen[None]):
         self.rescored: Rescored | None = None  # the last re-score shown, for the current result
         self.aligned = AlignedViews()  # the aligned answer's two scorings and the lens (tui/lens.py)
         self.read_only: str | None = None  # why the session on screen cannot be run again
-        self._pending_query: str | None = None  # a query typed while the models load
+        self._pending_query: tuple[str, History] | None = None  # a query (and its history) typed while the models load
         self._runaway_noticed: ComparisonResult | None = None  # the result whose runaway base was notified
         self.nudge = NudgeView(self)  # the nudged answer in the base pane, and the URIAL ablation (tui/nudge_view.py)
         self.forks = Forks(self)  # a fork at a token, and the runs it came from (tui/fork.py)
@@ -197,8 +198,8 @@ class CompareScreen(Screen[None]):
         self.state = self.at_rest()
         self._app.refresh_bindings()
         if self._pending_query is not None:
-            query, self._pending_query = self._pending_query, None
-            self.start_run(query)
+            (query, history), self._pending_query = self._pending_query, None
+            self.start_run(query, history=history)
 
     def _show_gpu_memory(self, devices: frozenset[str]) -> None:
         from alignterm.engine.devices import cuda_memory
@@ -231,10 +232,13 @@ class CompareScreen(Screen[None]):
         event.stop()
         self.start_run(event.value)
 
-    def start_run(self, query: str | None = None, keep_aligned: ComparisonResult | None = None) -> None:
-        """Run both models on `query` (default: the query box), replacing any running run;
-        with `keep_aligned` (a finished result for the query) only the base model answers again."""
+    def start_run(self, query: str | None = None, keep_aligned: ComparisonResult | None = None,
+                  history: History = ()) -> None:
+        """Run both models on `query` (default: the query box) after a conversation's `history`
+        (tui/conversation.py), replacing any running run; with `keep_aligned` (a finished result
+        for the query) only the base model answers again, after that result's history."""
         query = self.query_input.value if query is None else query
+        history = keep_aligned.history if keep_aligned is not None else history
         if not query.strip():
             self.notify("Type a query first.", severity="warning")
             return
@@ -245,7 +249,7 @@ class CompareScreen(Screen[None]):
             if self.host.load_error is not None:
                 self.notify(f"No models loaded: {self.host.load_error}", severity="error")
                 return
-            self._pending_query = query
+            self._pending_query = (query, history)
             if self.host.loader is None:  # a replayed session: its models load now
                 self._start_loading()
             self.notify("The models are still loading; the run starts when they are ready.")
@@ -256,7 +260,7 @@ class CompareScreen(Screen[None]):
         self._app.history.add(query)
         self.forks.reset()
         self.begin_run(ComparisonRequest(query=query, urial=self.urial_text, params=self.host.params,
-                                         live=True, keep_aligned=keep_aligned), self.urial_label)
+                                         live=True, keep_aligned=keep_aligned, history=history), self.urial_label)
 
     def begin_run(self, request: ComparisonRequest, base_label: str) -> None:
         """Start `request` in the model host, the panes emptied for it (a run, a base re-run, a fork:
@@ -266,6 +270,7 @@ class CompareScreen(Screen[None]):
         self.rescored = None
         self.nudge.reset()
         self._base_urial_label = base_label
+        self.status_line.turn = turn_of(request.history)
         run_bare = request.urial is None
         # a base re-run streams the kept answer re-scored under the new prompt; its bare scoring stands
         kept_bare = [] if keep_aligned is None or run_bare else list(keep_aligned.bare_tokens)
@@ -332,6 +337,7 @@ class CompareScreen(Screen[None]):
     def show_result(self, result: ComparisonResult) -> None:
         """Both answers, their measures and the summary, as a run ends or a session opens."""
         self.result = result
+        self.status_line.turn = turn_of(result.history)
         self.aligned.show_result(result)
         for side in ("base", "aligned"):
             pane = self.pane(side)
@@ -452,6 +458,7 @@ class CompareScreen(Screen[None]):
         self.forks.reset()
         self.title_base_pane()
         self.result = None
+        self.status_line.turn = 1  # the next Enter starts a new conversation
         self.aligned.clear()
         for side in ("base", "aligned"):
             self.pane(side).clear()
@@ -494,7 +501,7 @@ class CompareScreen(Screen[None]):
             self.notify(f"Opened {name} read-only: its models ({self.read_only}) are needed to run it again.",
                         title="Session", severity="warning", timeout=15)
         else:
-            self.notify(f"Opened {name}: replayed without a model; Enter re-runs it.", title="Session")
+            self.notify(f"Opened {name}: replayed without a model. {rerun_hint(result)}", title="Session")
 
     # ---- URIAL edits -----------------------------------------------------------------
 

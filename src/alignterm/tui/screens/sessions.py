@@ -70,6 +70,8 @@ def _label(entry: StoredSession) -> str:
     when = entry.created[:16].replace("T", " ")
     shifted = "   —  " if entry.shifted is None else f"{entry.shifted:6.1%}"
     query = visible(" ".join(entry.query.split()))
+    if entry.turn > 1:  # a conversation's later turn
+        query = f"turn {entry.turn} · {query}"
     return f"{when}  {shifted} shifted  {_prompt_column(entry.prompt)}  {query}"
 
 

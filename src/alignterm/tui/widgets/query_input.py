@@ -9,9 +9,15 @@ from ..history import QueryHistory
 
 
 class QueryInput(Input):
-    """Enter runs the query (the app handles Input.Submitted); up / down browse past queries."""
+    """Enter runs the query (the app handles Input.Submitted); ctrl+j asks it as a follow-up, the
+    next turn of the conversation on screen (tui/conversation.py); up / down browse past queries."""
 
     BINDINGS = [
+        # ctrl+j, not alt+enter: a terminal (and tmux) sends alt+enter as ESC + CR, which reaches
+        # the app as a plain Enter, and that would start a fresh conversation instead
+        Binding("ctrl+j", "app.follow_up", "Follow up", show=False,
+                tooltip="Follow up: run the query as the next turn of the conversation on screen "
+                        "(after its query and the aligned answer; Enter starts a new conversation)"),
         Binding("up", "history_previous", "Previous query", show=False),
         Binding("down", "history_next", "Next query", show=False),
     ]

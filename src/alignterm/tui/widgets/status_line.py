@@ -2,7 +2,8 @@
 
 The screen's work is one `CompareState`; this widget holds it in a reactive and draws it,
 with a spinner, the load step and its elapsed time while loading, and the token count
-while running (architecture §2: widgets draw what they are told).
+while running (architecture §2: widgets draw what they are told); in a conversation it
+says which turn is on screen or running ("turn 2 · done").
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class StatusLine(Widget):
     detail: reactive[str] = reactive("", init=False, layout=True)
     result_cancelled: reactive[bool] = reactive(False, init=False, layout=True)  # RESCORING a cancelled run's answer
     note: reactive[str] = reactive("", init=False, layout=True)  # a passing word ("cancelling…") until the state changes
+    turn: reactive[int] = reactive(1, init=False, layout=True)  # a conversation's turn (tui/conversation.py)
     _spin: reactive[int] = reactive(0, init=False, layout=True)
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -74,6 +76,10 @@ class StatusLine(Widget):
                                                                              CompareState.READ_ONLY) else "")
 
     def render(self) -> str:
+        text = self._text()
+        return f"turn {self.turn} · {text}" if self.turn > 1 and text else text
+
+    def _text(self) -> str:
         state, spin = self.state, SPINNER[self._spin]
         if self.note:
             return self.note
