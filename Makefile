@@ -35,7 +35,7 @@ demo: $(CORE)
 test: $(DEV) chromium
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -x -q
+	$(BIN)/python -m pytest -x -q -n 2
 
 # The HTML export test opens the page in headless Chromium (Debian's package).
 chromium:

@@ -6,11 +6,21 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+# `make test` runs pytest -n 2: the worker processes share the cores, and torch's CPU threads
+# spin between operations, so a thread per core in every worker slows each of them many-fold
+# (seen: 20x on 2 cores). Each worker (and the processes its tests start) gets its share.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    os.environ.setdefault("OMP_NUM_THREADS", str(_share))
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(_share)
 
 from alignterm.engine.demo import ALIGNED_DIR, BASE_DIR, demo_queries
 from alignterm.engine.values import DecodingParams, ModelSpec

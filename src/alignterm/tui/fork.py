@@ -53,7 +53,7 @@ class ForkPoint:
 
     @property
     def label(self) -> str:
-        return f"fork {self.depth} · {self.side} forced at token {self.position}"
+        return f"fork {self.depth} at token {self.position}"  # the pane it is in names the side
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ def candidate_text(candidate: Candidate) -> Text:
         (f" p {candidate.prob:.3f}", ""),
     )
     if candidate.current:
-        row.append("  ← the answer's token", style="italic")
+        row.append("  ← in the answer", style="italic")
     return row
 
 
@@ -46,7 +46,7 @@ class ForkScreen(ModalScreen["tuple[int, ...] | None"]):
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
     DEFAULT_CSS = box_css("ForkScreen", 72) + """
-    ForkScreen OptionList { height: auto; max-height: 22; }
+    ForkScreen OptionList { height: auto; max-height: 60vh; }  /* the typed-token box stays on a 20-row screen */
     ForkScreen .hint { color: $text-muted; }
     """
 
