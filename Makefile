@@ -14,6 +14,8 @@ DEV := $(VENV)/.installed-dev
 # crashed on Q8_0 files (docs/decisions.md); built without pip's cache, so a native wheel built
 # here before is not reused. On a CUDA box: make LLAMA_CMAKE_ARGS="-DGGML_CUDA=on" ...
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+# pytest worker processes (pytest-xdist); each gets its share of the cores (tests/conftest.py)
+TEST_WORKERS ?= 2
 
 .PHONY: demo test bench clean chromium
 
@@ -35,7 +37,7 @@ demo: $(CORE)
 test: $(DEV) chromium
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -x -q -n 2
+	$(BIN)/python -m pytest -x -q -n $(TEST_WORKERS)
 
 # The HTML export test opens the page in headless Chromium (Debian's package).
 chromium:
