@@ -37,7 +37,7 @@ demo: $(CORE)
 test: $(DEV) chromium
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -x -q -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -x -q -n $(TEST_WORKERS) --dist worksteal
 
 # The HTML export test opens the page in headless Chromium (Debian's package).
 chromium:

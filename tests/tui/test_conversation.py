@@ -142,3 +142,9 @@ async def test_an_opened_turn_is_followed_up_where_it_stopped(make_app, demo_spe
         await follow_up(pilot, queries[2])
         assert app.result.history == (*second.history, (second.query, second.aligned.text))
         assert status(app) == "turn 3 · done"
+        # the nudged answer reads the query alone (the engine's Nudger takes no history): said so
+        await pilot.press("ctrl+n")
+        await wait_until(pilot, lambda: any("not in its prompts" in str(n.message) for n in app._notifications))
+        assert any("The nudged answer runs the query on its own, as a first turn: the 2 earlier turns of this "
+                   "conversation are not in its prompts." == str(n.message) for n in app._notifications)
+        await app.workers.wait_for_complete()

@@ -40,6 +40,15 @@ def rerun_hint(result: ComparisonResult) -> str:
             "Enter starts a new conversation.")
 
 
+def without_history(result: ComparisonResult | None, what: str) -> str | None:
+    """The notice for `what` (the nudged answer, diversity) started on a later turn: it reads the
+    query alone, as a first turn, since the engine's Nudger and Sampler take no history."""
+    if result is None or not result.history:
+        return None
+    return (f"{what} runs the query on its own, as a first turn: the {len(result.history)} earlier "
+            f"turn{'s' if len(result.history) > 1 else ''} of this conversation are not in its prompts.")
+
+
 def refusal(screen: CompareScreen) -> str | None:
     """Why the comparison on screen cannot be followed up now (None: it can)."""
     result = screen.result

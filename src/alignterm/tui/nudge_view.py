@@ -16,6 +16,7 @@ from alignterm.engine.errors import AlignTermError
 from alignterm.engine.events import NudgedToken, NudgeFinished, NudgeResult
 from alignterm.engine.nudge import DEFAULT_GAMMA, summarize_nudge
 
+from .conversation import without_history
 from .model_host import AblationDone, RunFailed
 from .widgets.answer_pane import PROMPT
 from .widgets.legend import Legend
@@ -86,6 +87,9 @@ class NudgeView:
             screen.notify(str(err), title="Nudge", severity="error", timeout=10)
             return
         self.on, self.busy, self.tokens, self.result = True, "nudge", [], None
+        note = without_history(result, "The nudged answer")
+        if note is not None:
+            screen.notify(note, title="Nudge")
         screen.query_one(Legend).nudged = True
         pane = screen.pane("base")
         pane.clear()

@@ -26,7 +26,7 @@ from textual.widgets import Label
 from alignterm.engine.events import SIDES, BareScores, NudgedToken, RunFinished, SideFinished, TokenEvent
 from alignterm.formats.record import RUNAWAY_HINT
 
-from ..conversation import History, rerun_hint, turn_of
+from ..conversation import History, rerun_hint, turn_of, without_history
 from ..fork import Forks, forced_count
 from ..lens import AlignedViews
 from ..model_host import EventsWaiting, Loaded, LoadFailed, LoadStep, ModelHost, RescoreDone, RescoreFailed, RunFailed
@@ -669,3 +669,6 @@ class CompareScreen(Screen[None]):
         else:
             job = DiversityJob(query, self.urial_text, self.urial_label, self.host.params)
             self._app.push_screen(DiversityScreen(self.host.sampler(), comparator.lock, job))
+            note = without_history(result, "Diversity")
+            if note is not None:
+                self.notify(note, title="Diversity")
