@@ -107,3 +107,27 @@ def test_a_mixed_pair_compares_like_the_pure_ones(comparator, hf_results):
     got = mixed.compare(ComparisonRequest(hf.query, hf.urial, PARAMS, live=False))
     assert [t.id for t in got.aligned.tokens] == [t.id for t in hf.aligned.tokens]
     assert [t.shift for t in got.aligned.tokens] == [t.shift for t in hf.aligned.tokens]
+
+
+def test_the_context_is_the_files_trained_length_up_to_4096_and_n_ctx_sets_it(tmp_path):
+    """The trained context length as the gguf library reads it from the file; a longer one is capped
+    at 4096 (a 128k context's KV cache would not fit beside two models); --n-ctx overrides both."""
+    import shutil
+
+    from gguf import GGUFReader
+
+    from alignterm.engine.gguf import DEFAULT_MAX_CTX
+
+    path = gguf("base", "q8_0")
+    reader = GGUFReader(path)
+    key = f"{bytes(reader.fields['general.architecture'].parts[-1]).decode()}.context_length"
+    trained = int(reader.fields[key].parts[-1][0])
+    assert load_backend(ModelSpec(path)).context_length == trained < DEFAULT_MAX_CTX
+    longer = tmp_path / "longer.gguf"
+    shutil.copy(path, longer)
+    edit = GGUFReader(longer, "r+")  # as gguf's own gguf_set_metadata does
+    edit.fields[key].parts[-1][0] = 32 * DEFAULT_MAX_CTX
+    edit.data.flush()
+    del edit
+    assert load_backend(ModelSpec(str(longer))).context_length == DEFAULT_MAX_CTX
+    assert load_backend(ModelSpec(str(longer), n_ctx=2048)).context_length == 2048

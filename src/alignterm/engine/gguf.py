@@ -271,13 +271,20 @@ class GGUFBackend(OneSampleAtATime):
 
 
 def _train_context(path: Path) -> int | None:
-    """The context length the GGUF was trained with, read from its header without loading it."""
-    try:
-        from gguf import GGUFReader
+    """The context length the GGUF was trained with, from the metadata of llama.cpp's vocabulary-only
+    load (no weights: 0.7 s for Llama 3's 128k tokens; gguf's GGUFReader walks every token in Python: ~20 s)."""
+    import llama_cpp
+    from llama_cpp._internals import LlamaModel
 
-        reader = GGUFReader(str(path))
-        arch = bytes(reader.fields["general.architecture"].parts[-1]).decode()
-        field = reader.fields.get(f"{arch}.context_length")
-        return int(field.parts[-1][0]) if field is not None else None
-    except Exception:  # an unreadable header is reported by the real load that follows
+    params = llama_cpp.llama_model_default_params()
+    params.vocab_only = True
+    try:
+        model = LlamaModel(path_model=str(path), params=params, verbose=False)
+    except ValueError:  # an unreadable file is reported by the real load that follows
         return None
+    try:  # hparams such as n_ctx_train are not read in a vocabulary-only load; the metadata is
+        metadata = model.metadata()
+    finally:
+        model.close()
+    length = metadata.get(f"{metadata.get('general.architecture')}.context_length", "")
+    return int(length) if length.isdigit() else None
