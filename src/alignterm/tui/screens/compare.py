@@ -268,24 +268,18 @@ class CompareScreen(Screen[None]):
         keep_aligned = request.keep_aligned
         self.result = None
         self.rescored = None
-        self.nudge.reset()
-        self._base_urial_label = base_label
+        self._reset_view(base_label)
         self.status_line.turn = turn_of(request.history)
         run_bare = request.urial is None
         # a base re-run streams the kept answer re-scored under the new prompt; its bare scoring stands
         kept_bare = [] if keep_aligned is None or run_bare else list(keep_aligned.bare_tokens)
         self.aligned.start_run(run_bare, kept_bare)
-        self.title_base_pane()
         for side in SIDES:
             pane = self.pane(side)
             pane.clear()
             pane.set_forced(forced_count(request, side))
             pane.border_subtitle = "…"
             pane.placeholder = "waiting for the first token…"
-        self.inspector.show(None)
-        self.stats.reset()
-        self.stats.urial_label = self.urial_label
-        self.stats.base_label = base_label
         if kept_bare and self.aligned.showing("bare"):  # a base re-run keeps the aligned answer's bare scoring
             self.pane("aligned").set_tokens(kept_bare)
             self.stats.tally_many(kept_bare)
@@ -293,6 +287,16 @@ class CompareScreen(Screen[None]):
         self.host.start_run(request)
         self.state = CompareState.RUNNING
         self._app.refresh_bindings()
+
+    def _reset_view(self, base_label: str) -> None:
+        """No nudged answer, token or tally on screen; the base pane and stats named for `base_label`."""
+        self.nudge.reset()
+        self._base_urial_label = base_label
+        self.title_base_pane()
+        self.inspector.show(None)
+        self.stats.reset()
+        self.stats.urial_label = self.urial_label
+        self.stats.base_label = base_label
 
     @on(EventsWaiting)
     def _drain_inbox(self) -> None:
@@ -394,13 +398,7 @@ class CompareScreen(Screen[None]):
     def show_again(self, result: ComparisonResult, rescored: Rescored | None, base_label: str) -> None:
         """A result shown before, as it was (going back from a fork, tui/fork.py): what runs is dropped."""
         self.drop_runs()
-        self.nudge.reset()
-        self._base_urial_label = base_label
-        self.title_base_pane()
-        self.inspector.show(None)
-        self.stats.reset()
-        self.stats.urial_label = self.urial_label
-        self.stats.base_label = base_label
+        self._reset_view(base_label)
         self.show_result(result)
         if rescored is not None:
             self.show_rescored(rescored)
