@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from . import ablation, aggregate, common, compare_overhead, cuda, rescore, samples, scaling, soak, ui
+from . import ablation, aggregate, common, compare_overhead, cuda, loading, rescore, samples, scaling, soak, ui
 
 SUITES = {
     "hf": compare_overhead.hf,
@@ -14,6 +14,7 @@ SUITES = {
     "ui": ui.run,
     "report": aggregate.run,
     "ablation": ablation.run,
+    "load": loading.run,
     "soak": soak.run,  # minutes long: only when named
     "cuda": cuda.run,  # a GPU box only (docs/gpu.md): only when named
 }

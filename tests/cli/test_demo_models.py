@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from alignterm.cli import main
 from alignterm.engine.demo import QUERIES_FILE, build
@@ -18,6 +19,8 @@ def two_builds(tmp_path_factory):
     patch.setattr(build, "BASE_EPOCHS", 1)
     patch.setattr(build, "SFT_EPOCHS", 1)
     patch.setattr(build, "SFT_REPEATS", 1)
+    # the recipe's 2 threads would spin against the other test worker's (tests/conftest.py)
+    patch.setattr(build, "THREADS", torch.get_num_threads())
     try:
         folders = [tmp_path_factory.mktemp(name) for name in ("first", "second")]
         for folder in folders:
