@@ -7,6 +7,7 @@ context at once without loading the file twice.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 from collections.abc import Callable, Generator, Sequence
 from functools import cached_property
@@ -278,13 +279,10 @@ def _train_context(path: Path) -> int | None:
 
     params = llama_cpp.llama_model_default_params()
     params.vocab_only = True
-    try:
-        model = LlamaModel(path_model=str(path), params=params, verbose=False)
-    except ValueError:  # an unreadable file is reported by the real load that follows
-        return None
     try:  # hparams such as n_ctx_train are not read in a vocabulary-only load; the metadata is
-        metadata = model.metadata()
-    finally:
-        model.close()
+        with contextlib.closing(LlamaModel(path_model=str(path), params=params, verbose=False)) as model:
+            metadata = model.metadata()
+    except (ValueError, RuntimeError, OSError):  # an unreadable file (or metadata that is not UTF-8)
+        return None  # is reported by the real load that follows
     length = metadata.get(f"{metadata.get('general.architecture')}.context_length", "")
     return int(length) if length.isdigit() else None
